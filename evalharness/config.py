@@ -1,0 +1,180 @@
+"""Specs: pydantic models validated once when YAML or CLI input is loaded, then frozen.
+
+Every error names the file and the field (``tasks/piqa.yaml: metrics.1: unknown metric 'acc_nrom'``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from evalharness.errors import ConfigError
+from evalharness.metrics import METRICS
+from evalharness.requests import Sampling
+
+TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+class Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetSpec(Spec):
+    """Rows come from a local file (path relative to the task file) or a Hugging Face dataset."""
+
+    path: str | None = None
+    format: Literal["jsonl", "json", "csv", "parquet", "text"] | None = None  # default: by suffix
+    hf: str | None = None  # hub id, for users who have the hub
+    hf_config: str | None = None
+    split: str = "test"
+
+    @model_validator(mode="after")
+    def _one_source(self) -> DatasetSpec:
+        if (self.path is None) == (self.hf is None):
+            raise ValueError("give exactly one of 'path' (a local file) or 'hf' (a hub dataset id)")
+        return self
+
+
+class FewShotSpec(Spec):
+    """Examples shown before each prompt: rendered with the task's prompt plus ``target``."""
+
+    path: str | None = None  # default: the task's own dataset (other rows than the one asked)
+    k: int = Field(0, ge=0)
+    target: str  # template of the answer shown after each example's prompt
+    separator: str = "\n\n"
+    sampler: Literal["first", "random"] = "first"
+    seed: int = 1234
+
+
+class TaskSpec(Spec):
+    name: str
+    description: str = ""
+    dataset: DatasetSpec
+    output_type: Literal["generate", "multiple_choice", "perplexity"]
+    format: Literal["completion", "chat"] = "completion"
+    system_prompt: str | None = None
+    # Templates render text; expressions return values (lists, ints) from a row's fields.
+    prompt: str = ""  # template: the context (generate, multiple_choice)
+    references: str | None = None  # expression: a string or list of strings (generate)
+    choices: str | None = None  # expression: list of strings (multiple_choice)
+    gold: str | None = None  # expression: index of the right choice (multiple_choice)
+    target_delimiter: str = " "  # put between the context and each choice
+    text: str | None = None  # template: the text scored (perplexity)
+    count_text: str | None = None  # template: text whose words/bytes normalise perplexity
+    answer_extractor: str = "none"
+    fewshot: FewShotSpec | None = None
+    generation: Sampling = Field(default_factory=Sampling)
+    metrics: tuple[str, ...]
+    limit: int | None = Field(None, ge=1)  # default row cap of the task itself
+
+    @field_validator("metrics")
+    @classmethod
+    def _known_metrics(cls, names: tuple[str, ...]) -> tuple[str, ...]:
+        if not names:
+            raise ValueError("list at least one metric")
+        for name in names:
+            if name not in METRICS:
+                raise ValueError(f"unknown metric {name!r} (known: {', '.join(sorted(METRICS))})")
+        return names
+
+    @field_validator("answer_extractor")
+    @classmethod
+    def _known_extractor(cls, name: str) -> str:
+        from evalharness.extract import EXTRACTORS
+
+        if name not in EXTRACTORS:
+            raise ValueError(f"unknown answer_extractor {name!r} (known: {', '.join(EXTRACTORS)})")
+        return name
+
+    @model_validator(mode="after")
+    def _fields_for_output_type(self) -> TaskSpec:
+        needed = {
+            "generate": ("prompt", "references"),
+            "multiple_choice": ("prompt", "choices", "gold"),
+            "perplexity": ("text",),
+        }[self.output_type]
+        for field in needed:
+            if not getattr(self, field):
+                raise ValueError(f"output_type {self.output_type!r} needs the field {field!r}")
+        for name in self.metrics:
+            kind = METRICS[name].output_type
+            if kind != self.output_type:
+                raise ValueError(
+                    f"metric {name!r} is for {kind!r} tasks, not {self.output_type!r}"
+                )
+        return self
+
+
+def _read_yaml(path: Path) -> Any:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise ConfigError(f"{path}:{where}: malformed YAML: {problem}") from None
+
+
+def validation_message(path: Path | str, exc: ValidationError) -> str:
+    """One line per problem: ``file: field.path: message``."""
+    lines = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "(top level)"
+        message = error["msg"].removeprefix("Value error, ")
+        lines.append(f"{path}: {field}: {message}")
+    return "\n".join(lines)
+
+
+def parse_spec(model: type[Spec], data: Any, path: Path | str) -> Any:
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of fields at the top level")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(validation_message(path, exc)) from None
+
+
+def load_task(path: Path) -> tuple[TaskSpec, Path]:
+    """The spec and the folder its relative data paths resolve against."""
+    return parse_spec(TaskSpec, _read_yaml(path), path), path.parent
+
+
+def task_files(tasks_dir: Path = TASKS_DIR) -> dict[str, Path]:
+    return {p.stem: p for p in sorted(tasks_dir.glob("*.yaml"))}
+
+
+def resolve_tasks(names: list[str], tasks_dir: Path = TASKS_DIR) -> list[Path]:
+    """Task names, 'all', or paths to YAML files."""
+    known = task_files(tasks_dir)
+    paths: list[Path] = []
+    for name in names:
+        if name == "all":
+            paths.extend(known.values())
+        elif name.endswith((".yaml", ".yml")):
+            paths.append(Path(name))
+        elif name in known:
+            paths.append(known[name])
+        else:
+            raise ConfigError(f"unknown task {name!r} (known: {', '.join(known) or 'none'})")
+    return paths
+
+
+class RunSpec(Spec):
+    """A run configuration file: what `evalharness run CONFIG.yaml` reads (CLI flags override)."""
+
+    model: str = "embedded"
+    model_args: dict[str, Any] = Field(default_factory=dict)
+    tasks: tuple[str, ...] = ("all",)
+    limit: int | None = Field(None, ge=1)
+    tags: tuple[str, ...] = ()
+
+
+def load_run_spec(path: Path) -> RunSpec:
+    return parse_spec(RunSpec, _read_yaml(path), path)

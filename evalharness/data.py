@@ -1,0 +1,94 @@
+"""Dataset loading: local JSONL/JSON/CSV/Parquet/text files or a Hugging Face dataset; few-shot rows."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+from evalharness.config import DatasetSpec, FewShotSpec
+from evalharness.errors import DataError
+
+Row = dict[str, Any]
+
+
+def load_rows(spec: DatasetSpec, base: Path) -> list[Row]:
+    if spec.hf:
+        return _load_hf(spec)
+    path = (base / spec.path).resolve() if spec.path else base
+    if not path.is_file():
+        raise DataError(f"data file not found: {path}")
+    fmt = spec.format or {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(
+        path.suffix, "text"
+    )
+    if fmt == "jsonl":
+        return _load_jsonl(path)
+    if fmt == "json":
+        data = json.loads(path.read_text(encoding="utf-8"))
+        rows = data.get("data", data) if isinstance(data, dict) else data
+        return _check_mappings(rows, path)
+    if fmt in ("csv", "parquet"):
+        import pandas as pd
+
+        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
+        return frame.to_dict(orient="records")
+    return [{"text": line} for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _load_jsonl(path: Path) -> list[Row]:
+    rows = []
+    with path.open(encoding="utf-8") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
+    return _check_mappings(rows, path)
+
+
+def _check_mappings(rows: Any, path: Path) -> list[Row]:
+    if not isinstance(rows, list):
+        raise DataError(f"{path}: expected a list of rows")
+    for number, row in enumerate(rows, start=1):
+        if not isinstance(row, dict):
+            raise DataError(f"{path}: row {number} is not an object with fields")
+    return rows
+
+
+def _load_hf(spec: DatasetSpec) -> list[Row]:
+    try:
+        import datasets
+    except ImportError:
+        raise DataError(f"dataset hf:{spec.hf} needs the 'datasets' package: pip install datasets") from None
+    try:
+        data = datasets.load_dataset(spec.hf, spec.hf_config, split=spec.split)
+    except Exception as exc:  # network, missing split, ...: report, don't crash
+        raise DataError(f"could not load hf:{spec.hf} split {spec.split!r}: {exc}") from None
+    return [dict(row) for row in data]
+
+
+class FewShotSampler:
+    """Chooses the k example rows shown before row ``index`` (never the row itself)."""
+
+    def __init__(self, spec: FewShotSpec, rows: list[Row], base: Path) -> None:
+        self.spec = spec
+        self.pool = _load_jsonl_or_spec(spec, base) if spec.path else rows
+        self.own_rows = spec.path is None
+        if spec.k > len(self.pool) - (1 if self.own_rows else 0):
+            raise DataError(f"fewshot k={spec.k} but only {len(self.pool)} example rows")
+
+    def shots(self, index: int) -> list[Row]:
+        k = self.spec.k
+        candidates = [i for i in range(len(self.pool)) if not (self.own_rows and i == index)]
+        if self.spec.sampler == "random":
+            chosen = random.Random(self.spec.seed + index).sample(candidates, k)
+        else:
+            chosen = candidates[:k]
+        return [self.pool[i] for i in chosen]
+
+
+def _load_jsonl_or_spec(spec: FewShotSpec, base: Path) -> list[Row]:
+    return load_rows(DatasetSpec(path=spec.path), base)

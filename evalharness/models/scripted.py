@@ -1,0 +1,60 @@
+"""A deterministic scripted model: fixed generations and log-likelihoods, no weights.
+
+It keeps unit tests of the runner, store and CLI fast; every backend is also tested against
+a real model. Log-likelihoods come from a hash of the text, so they are stable across runs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+from evalharness.prompts import prompt_text
+from evalharness.requests import (
+    GenerateRequest,
+    Generation,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    RollingRequest,
+    RollingResult,
+)
+
+
+def _unit(text: str) -> float:
+    """A stable number in [0, 1) for a text."""
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
+
+
+class ScriptedModel:
+    capabilities = frozenset({"generate", "loglikelihood", "loglikelihood_rolling"})
+
+    def __init__(self, answers: Mapping[str, str] | None = None, default: str = "", name: str = "scripted") -> None:
+        self.answers = dict(answers or {})  # rendered prompt text -> generation
+        self.default = default
+        self.name = name
+        self.calls: list[str] = []  # which method was called with how many requests, for tests
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+        self.calls.append(f"generate:{len(requests)}")
+        out = []
+        for request in requests:
+            text = self.answers.get(prompt_text(request.prompt), self.default)
+            out.append(Generation(texts=(text,) * request.sampling.n, completion_tokens=len(text.split())))
+        return out
+
+    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        self.calls.append(f"loglikelihood:{len(requests)}")
+        out = []
+        for r in requests:
+            n = max(1, len(r.continuation.split()))
+            logprob = -n * (1.0 + _unit(prompt_text(r.context) + "\x00" + r.continuation))
+            out.append(LoglikelihoodResult(logprob=logprob, is_greedy=False, n_tokens=n))
+        return out
+
+    def loglikelihood_rolling(self, requests: list[RollingRequest]) -> list[RollingResult]:
+        self.calls.append(f"loglikelihood_rolling:{len(requests)}")
+        out = []
+        for r in requests:
+            n = len(r.text.split())
+            out.append(RollingResult(logprob=-n * (2.0 + _unit(r.text)), n_tokens=n))
+        return out

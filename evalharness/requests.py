@@ -1,0 +1,81 @@
+"""Plain request/result records passed between the runner and model backends.
+
+A prompt is either a string (completion format) or a tuple of chat messages
+``({"role": ..., "content": ...}, ...)`` that the backend renders with its chat template.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Union
+
+from pydantic import ConfigDict
+from pydantic.dataclasses import dataclass as checked_dataclass
+
+Message = dict[str, str]
+Prompt = Union[str, tuple[Message, ...]]
+
+
+@checked_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
+class Sampling:
+    """Decoding settings for one generate request. ``temperature == 0`` means greedy.
+
+    Validated on construction, so a task's ``generation:`` block maps onto it directly.
+    """
+
+    temperature: float = 0.0
+    top_k: int | None = None
+    top_p: float | None = None
+    max_tokens: int = 256
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    n: int = 1
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0.0
+
+
+@dataclass(frozen=True)
+class GenerateRequest:
+    prompt: Prompt
+    sampling: Sampling = field(default_factory=Sampling)
+
+
+@dataclass(frozen=True)
+class Generation:
+    texts: tuple[str, ...]  # n samples; texts[0] is the answer scored unless a selector picks another
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class LoglikelihoodRequest:
+    """log P(continuation | context). Choices of one multiple-choice item share ``context``."""
+
+    context: Prompt
+    continuation: str
+
+
+@dataclass(frozen=True)
+class LoglikelihoodResult:
+    logprob: float
+    is_greedy: bool  # every continuation token is the argmax
+    n_tokens: int
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class RollingRequest:
+    """log P(text) under the model, every token scored exactly once (windows if needed)."""
+
+    text: str
+
+
+@dataclass(frozen=True)
+class RollingResult:
+    logprob: float
+    n_tokens: int
+    error: str | None = None

@@ -1,0 +1,260 @@
+"""Tasks x model -> requests -> results -> scores, written to the store as samples finish.
+
+A run is resumable: items whose sample rows are already stored are not sent again.
+"""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from evalharness.config import TaskSpec, load_task, resolve_tasks
+from evalharness.errors import ModelError
+from evalharness.extract import EXTRACTORS
+from evalharness.metrics import get_metric
+from evalharness.metrics.base import Outcome
+from evalharness.metrics.stats import summarize
+from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
+from evalharness.prompts import prompt_text
+from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
+from evalharness.samples import Item, build_items
+from evalharness.store import AggregateRow, Run, Sample, Store, now
+
+NEEDS = {"generate": GENERATE, "multiple_choice": LOGLIKELIHOOD, "perplexity": ROLLING}
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass
+class RunOptions:
+    tasks: list[str] = field(default_factory=lambda: ["all"])
+    limit: int | None = None
+    chunk_size: int = 64  # samples per model call; each chunk is stored before the next starts
+    tags: list[str] = field(default_factory=list)
+    progress: bool | None = None  # None: only on a terminal
+
+
+def new_run_id() -> str:
+    return f"{datetime.now():%Y%m%d-%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+def versions() -> dict[str, str]:
+    found = {"python": sys.version.split()[0]}
+    for package in ("evalharness", "torch", "transformers", "sacrebleu", "rouge-score"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            pass
+    return found
+
+
+def git_revision() -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def load_specs(names: list[str]) -> list[tuple[TaskSpec, Path, Path]]:
+    """(spec, data folder, file) for each task; every file is validated before anything runs."""
+    loaded = []
+    for path in resolve_tasks(names):
+        spec, base = load_task(path)
+        loaded.append((spec, base, path))
+    return loaded
+
+
+def check_capabilities(model: Model, specs: list[TaskSpec]) -> None:
+    for spec in specs:
+        need = NEEDS[spec.output_type]
+        if need not in model.capabilities:
+            raise ModelError(
+                f"task {spec.name!r} needs {need} but model {model.name!r} offers only "
+                f"{', '.join(sorted(model.capabilities))}"
+            )
+
+
+def start_run(store: Store, model_spec: str, model: Model, options: RunOptions, config: dict[str, Any]) -> Run:
+    run = Run(
+        id=new_run_id(),
+        model=model_spec,
+        model_name=model.name,
+        config={"tasks": options.tasks, "limit": options.limit, **config},
+        versions=versions(),
+        git_revision=git_revision(),
+        tags=list(options.tags),
+    )
+    return store.add_run(run)
+
+
+def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[str, dict[str, Any]]:
+    """Run (or resume) every task of ``run``; returns {task: {metric: aggregate dict}}."""
+    tasks = load_specs(options.tasks)
+    check_capabilities(model, [spec for spec, _, _ in tasks])
+    started = time.perf_counter()
+    store.update_run(run.id, status="running")
+    results: dict[str, dict[str, Any]] = {}
+    try:
+        for spec, base, path in tasks:
+            items = build_items(spec, base, path, options.limit)
+            done = store.done_indices(run.id, spec.name)
+            pending = [item for item in items if item.idx not in done]
+            _run_items(store, run.id, spec, model, pending, options)
+            results[spec.name] = aggregate_task(store, run.id, spec)
+    except BaseException:
+        store.update_run(run.id, status="failed")
+        raise
+    store.update_run(
+        run.id, status="finished", finished_at=now(), duration_s=time.perf_counter() - started
+    )
+    return results
+
+
+def _progress(total: int, desc: str, enabled: bool | None) -> Any:
+    from tqdm import tqdm
+
+    disable = not sys.stderr.isatty() if enabled is None else not enabled
+    return tqdm(total=total, desc=desc, unit="sample", disable=disable, leave=False)
+
+
+def _run_items(
+    store: Store, run_id: str, spec: TaskSpec, model: Model, items: list[Item], options: RunOptions
+) -> None:
+    metrics = [get_metric(name) for name in spec.metrics]
+    with _progress(len(items), spec.name, options.progress) as bar:
+        for start in range(0, len(items), options.chunk_size):
+            chunk = items[start : start + options.chunk_size]
+            pairs = RESPONDERS[spec.output_type](spec, model, chunk)
+            _score(pairs, metrics)
+            for sample, _ in pairs:
+                sample.run_id = run_id
+            store.add_samples(sample for sample, _ in pairs)
+            bar.update(len(chunk))
+
+
+def _base_sample(spec: TaskSpec, item: Item, **fields: Any) -> Sample:
+    return Sample(task=spec.name, idx=item.idx, input=item.row, **fields)
+
+
+def _generate(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[Sample, Outcome | None]]:
+    requests = [GenerateRequest(item.prompt, spec.generation) for item in items]
+    extract = EXTRACTORS[spec.answer_extractor]
+    out = []
+    for item, gen in zip(items, model.generate(requests), strict=True):
+        answer = extract(gen.texts[0]) if gen.error is None else None
+        sample = _base_sample(
+            spec,
+            item,
+            prompt=prompt_text(item.prompt),
+            output=gen.texts[0] if gen.texts else None,
+            reference=list(item.references),
+            result={"texts": list(gen.texts), "answer": answer},
+            latency_s=gen.latency_s,
+            prompt_tokens=gen.prompt_tokens,
+            completion_tokens=gen.completion_tokens,
+            error=gen.error,
+        )
+        outcome = None if gen.error else Outcome(prediction=answer, references=item.references)
+        out.append((sample, outcome))
+    return out
+
+
+def _multiple_choice(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[Sample, Outcome | None]]:
+    requests = [
+        LoglikelihoodRequest(item.prompt, spec.target_delimiter + choice)
+        for item in items
+        for choice in item.choices
+    ]
+    results = iter(model.loglikelihood(requests))
+    out = []
+    for item in items:
+        scored = [next(results) for _ in item.choices]
+        error = next((r.error for r in scored if r.error), None)
+        logprobs = tuple(r.logprob for r in scored)
+        sample = _base_sample(
+            spec,
+            item,
+            prompt=prompt_text(item.prompt),
+            output=None if error else item.choices[int(np.argmax(logprobs))],
+            reference=item.choices[item.gold],
+            result={
+                "choices": list(item.choices),
+                "logprobs": list(logprobs),
+                "is_greedy": [r.is_greedy for r in scored],
+                "n_tokens": [r.n_tokens for r in scored],
+                "gold": item.gold,
+            },
+            error=error,
+        )
+        outcome = None if error else Outcome(choices=item.choices, choice_logprobs=logprobs, gold=item.gold)
+        out.append((sample, outcome))
+    return out
+
+
+def _perplexity(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[Sample, Outcome | None]]:
+    results = model.loglikelihood_rolling([RollingRequest(item.text) for item in items])
+    out = []
+    for item, res in zip(items, results, strict=True):
+        n_words = len(_WHITESPACE.split(item.count_text))
+        n_bytes = len(item.count_text.encode("utf-8"))
+        sample = _base_sample(
+            spec,
+            item,
+            prompt="",
+            result={"logprob": res.logprob, "n_tokens": res.n_tokens, "n_words": n_words, "n_bytes": n_bytes},
+            prompt_tokens=res.n_tokens,
+            error=res.error,
+        )
+        outcome = None if res.error else Outcome(
+            logprob=res.logprob, n_tokens=res.n_tokens, n_words=n_words, n_bytes=n_bytes
+        )
+        out.append((sample, outcome))
+    return out
+
+
+RESPONDERS = {"generate": _generate, "multiple_choice": _multiple_choice, "perplexity": _perplexity}
+
+
+def _score(rows: list[tuple[Sample, Outcome | None]], metrics: list[Any]) -> None:
+    """Attach per-sample sufficient statistics and values; failed samples get none."""
+    scored = [(sample, outcome) for sample, outcome in rows if outcome is not None]
+    for sample, _ in rows:
+        sample.scores, sample.stats = {}, {}
+    if not scored:
+        return
+    outcomes = [outcome for _, outcome in scored]
+    for metric in metrics:
+        matrix = np.asarray(metric.stats(outcomes), dtype=float)
+        for (sample, _), row in zip(scored, matrix, strict=True):
+            sample.stats[metric.name] = row.tolist()
+            sample.scores[metric.name] = metric.value(row[None, :])
+
+
+def aggregate_task(store: Store, run_id: str, spec: TaskSpec) -> dict[str, Any]:
+    samples = store.samples(run_id, spec.name)
+    ok = [s for s in samples if s.error is None]
+    n_failed = len(samples) - len(ok)
+    rows, summary = [], {}
+    for name in spec.metrics:
+        metric = get_metric(name)
+        stats = np.array([s.stats[name] for s in ok], dtype=float)
+        agg = summarize(metric, stats)
+        rows.append(
+            AggregateRow(
+                run_id=run_id, task=spec.name, metric=name, value=agg.value,
+                ci_low=agg.ci_low, ci_high=agg.ci_high, n=agg.n, n_failed=n_failed,
+            )
+        )
+        summary[name] = {"value": agg.value, "ci_low": agg.ci_low, "ci_high": agg.ci_high, "n": agg.n, "n_failed": n_failed}
+    store.set_aggregates(run_id, spec.name, rows)
+    return summary

@@ -1,0 +1,90 @@
+"""Turn a task's dataset rows into evaluation items: rendered prompts, references, choices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jinja2 import TemplateError
+
+from evalharness.config import TaskSpec
+from evalharness.data import FewShotSampler, Row, load_rows
+from evalharness.errors import DataError
+from evalharness.prompts import build_prompt, evaluate, render
+from evalharness.requests import Prompt
+
+
+@dataclass(frozen=True)
+class Item:
+    idx: int
+    row: Row
+    prompt: Prompt = ""
+    references: tuple[str, ...] = ()
+    choices: tuple[str, ...] = ()
+    gold: int = -1
+    text: str = ""  # perplexity: the scored text
+    count_text: str = ""  # perplexity: the text whose words and bytes normalise it
+
+
+def build_items(spec: TaskSpec, base: Path, task_file: Path, limit: int | None) -> list[Item]:
+    rows = load_rows(spec.dataset, base)
+    limit = limit or spec.limit
+    if limit is not None:
+        rows = rows[:limit]
+    sampler = FewShotSampler(spec.fewshot, rows, base) if spec.fewshot and spec.fewshot.k else None
+    items = []
+    for idx, row in enumerate(rows):
+        field = "prompt"
+        try:
+            items.append(_item(spec, idx, row, sampler))
+        except _FieldError as exc:
+            field, cause = exc.field, exc.cause
+            source = spec.dataset.path or f"hf:{spec.dataset.hf}"
+            raise DataError(f"{task_file}: {field}: row {idx + 1} of {source}: {cause}") from None
+    return items
+
+
+class _FieldError(Exception):
+    def __init__(self, field: str, cause: Exception | str) -> None:
+        self.field, self.cause = field, cause
+
+
+def _get(field: str, fn: Any, *args: Any) -> Any:
+    try:
+        return fn(*args)
+    except (TemplateError, TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
+        raise _FieldError(field, exc) from None
+
+
+def _item(spec: TaskSpec, idx: int, row: Row, sampler: FewShotSampler | None) -> Item:
+    if spec.output_type == "perplexity":
+        text = _get("text", render, spec.text, row)
+        count_text = _get("count_text", render, spec.count_text, row) if spec.count_text else text
+        return Item(idx, row, text=text, count_text=count_text)
+    shots = []
+    if sampler is not None:
+        for shot in sampler.shots(idx):
+            shots.append(
+                (_get("prompt", render, spec.prompt, shot), _get("fewshot.target", render, spec.fewshot.target, shot))
+            )
+    prompt = build_prompt(
+        prompt=_get("prompt", render, spec.prompt, row),
+        chat=spec.format == "chat",
+        system_prompt=spec.system_prompt,
+        shots=shots,
+        separator=spec.fewshot.separator if spec.fewshot else "\n\n",
+    )
+    if spec.output_type == "generate":
+        refs = _get("references", evaluate, spec.references, row)
+        refs = (refs,) if isinstance(refs, str) else tuple(str(r) for r in refs)
+        if not refs:
+            raise _FieldError("references", "no reference")
+        return Item(idx, row, prompt=prompt, references=refs)
+    choices = _get("choices", evaluate, spec.choices, row)
+    if isinstance(choices, str) or not choices:
+        raise _FieldError("choices", f"expected a non-empty list, got {choices!r}")
+    gold = _get("gold", lambda: int(evaluate(spec.gold, row)))
+    if not 0 <= gold < len(choices):
+        raise _FieldError("gold", f"index {gold} outside the {len(choices)} choices")
+    return Item(idx, row, prompt=prompt, choices=tuple(str(c) for c in choices), gold=gold)

@@ -1,0 +1,27 @@
+"""Shared fixtures. Tests never reach a model hub: HF_HUB_OFFLINE is set before anything loads."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@pytest.fixture
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'store.db'}"
+
+
+@pytest.fixture(scope="session")
+def embedded_dir() -> Path:
+    from evalharness.models.embedded import embedded_model_dir
+
+    return embedded_model_dir()
+

@@ -1,0 +1,151 @@
+"""The runner, store and report with the deterministic scripted model (fast, no weights)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from evalharness import evaluate, resume
+from evalharness.models.scripted import ScriptedModel
+from evalharness.report import write_report
+from evalharness.runner import RunOptions, execute, start_run
+from evalharness.store import open_store
+from tests.helpers import run_cli
+
+TASK = """\
+name: echo
+dataset:
+  path: rows.jsonl
+output_type: generate
+prompt: "Say {{ word }}"
+references: "[word, word ~ '!']"
+metrics: [exact_match, bleu]
+"""
+
+
+def _echo_task(tmp_path: Path, n: int = 10) -> Path:
+    rows = "".join(json.dumps({"word": f"w{i}"}) + "\n" for i in range(n))
+    (tmp_path / "rows.jsonl").write_text(rows)
+    path = tmp_path / "echo.yaml"
+    path.write_text(TASK)
+    return path
+
+
+def _answers(n: int, right: int) -> dict[str, str]:
+    return {f"Say w{i}": (f"w{i}" if i < right else "nope") for i in range(n)}
+
+
+def test_scores_every_sample_and_stores_rows(tmp_path: Path, db_url: str) -> None:
+    task = _echo_task(tmp_path)
+    model = ScriptedModel(_answers(10, right=7))
+    out = evaluate(model, [str(task)], db=db_url)
+    em = out["results"]["echo"]["exact_match"]
+    assert em["value"] == pytest.approx(0.7)
+    assert em["n"] == 10 and em["ci_low"] <= 0.7 <= em["ci_high"]
+    samples = open_store(db_url).samples(out["run_id"], "echo")
+    assert [s.idx for s in samples] == list(range(10))
+    assert samples[0].prompt == "Say w0" and samples[0].output == "w0"
+    assert samples[9].scores["exact_match"] == 0.0
+    assert samples[0].reference == ["w0", "w0!"]
+
+
+class Crash(ScriptedModel):
+    """Answers the first ``ok_calls`` generate calls, then dies like a killed process."""
+
+    def __init__(self, ok_calls: int, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.ok_calls = ok_calls
+
+    def generate(self, requests):
+        if len([c for c in self.calls if c.startswith("generate")]) >= self.ok_calls:
+            raise KeyboardInterrupt
+        return super().generate(requests)
+
+
+def test_interrupted_run_resumes_without_redoing_samples(tmp_path: Path, db_url: str) -> None:
+    task = _echo_task(tmp_path, n=10)
+    store = open_store(db_url)
+    options = RunOptions(tasks=[str(task)], chunk_size=4)
+    crashing = Crash(ok_calls=2, answers=_answers(10, right=7))
+    run = start_run(store, "scripted", crashing, options, {})
+    with pytest.raises(KeyboardInterrupt):
+        execute(store, run, crashing, options)
+    assert store.get_run(run.id).status == "failed"
+    assert sorted(store.done_indices(run.id, "echo")) == list(range(8))  # two chunks survived
+
+    again = ScriptedModel(_answers(10, right=7))
+    results = execute(store, store.get_run(run.id), again, options)
+    assert again.calls == ["generate:2"]  # only the two missing samples
+    assert [s.idx for s in store.samples(run.id, "echo")] == list(range(10))
+    uninterrupted = evaluate(ScriptedModel(_answers(10, right=7)), [str(task)], db=db_url)
+    assert results == uninterrupted["results"]
+    assert store.get_run(run.id).status == "finished"
+
+
+def test_resume_api_reloads_model_and_tasks(tmp_path: Path, db_url: str) -> None:
+    task = _echo_task(tmp_path, n=3)
+    out = evaluate("scripted", [str(task)], db=db_url)
+    assert resume(out["run_id"], db=db_url)["results"] == out["results"]
+
+
+def test_failed_samples_are_counted_not_scored(tmp_path: Path, db_url: str) -> None:
+    from evalharness.requests import Generation
+
+    class Flaky(ScriptedModel):
+        def generate(self, requests):
+            good = super().generate(requests)
+            return [g if i % 2 else Generation(texts=(), error="HTTP 500 from server") for i, g in enumerate(good)]
+
+    task = _echo_task(tmp_path, n=6)
+    out = evaluate(Flaky(_answers(6, right=6)), [str(task)], db=db_url)
+    em = out["results"]["echo"]["exact_match"]
+    assert em["n"] == 3 and em["n_failed"] == 3 and em["value"] == 1.0
+    failed = [s for s in open_store(db_url).samples(out["run_id"]) if s.error]
+    assert [s.error for s in failed] == ["HTTP 500 from server"] * 3
+
+
+def test_report_escapes_model_output(tmp_path: Path, db_url: str) -> None:
+    task = _echo_task(tmp_path, n=2)
+    evil = "<script>alert(1)</script> **bold** ```\n# heading"
+    out = evaluate(ScriptedModel(default=evil), [str(task)], db=db_url)
+    md, html = write_report(open_store(db_url), out["run_id"], tmp_path / "reports")
+    html_text = html.read_text()
+    assert "<script>alert(1)" not in html_text
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html_text
+    md_text = md.read_text()
+    assert "````text\n<script>alert(1)</script> **bold** ```\n# heading\n````" in md_text
+
+
+def test_cli_run_json_and_listing(tmp_path: Path, db_url: str) -> None:
+    task = _echo_task(tmp_path, n=4)
+    out_json = tmp_path / "out.json"
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(task), "--db", db_url, "--json", str(out_json),
+        "--tag", "nightly", cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    data = json.loads(out_json.read_text())
+    assert set(data["results"]["echo"]["bleu"]) == {"value", "ci_low", "ci_high", "n", "n_failed"}
+    assert data["run_id"] in result.stdout and "exact_match" in result.stdout
+    assert (tmp_path / "reports" / data["run_id"] / "report.html").is_file()
+    runs = run_cli("list", "runs", "--db", db_url)
+    assert data["run_id"] in runs.stdout and "nightly" in runs.stdout
+    tasks = run_cli("list", "tasks")
+    for name in ("wikitext2", "piqa", "gsm8k", "flores_en_de", "flores_en_fr", "summeval_cnndm", "xquad_en"):
+        assert name in tasks.stdout
+
+
+def test_run_config_file(tmp_path: Path, db_url: str) -> None:
+    task = _echo_task(tmp_path, n=5)
+    config = tmp_path / "run.yaml"
+    config.write_text(f"model: scripted\ntasks: ['{task}']\nlimit: 2\ntags: [rc]\n")
+    out_json = tmp_path / "out.json"
+    result = run_cli("run", str(config), "--db", db_url, "--json", str(out_json), "--no-report")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out_json.read_text())["results"]["echo"]["exact_match"]["n"] == 2
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("model: scripted\nlimt: 2\n")
+    result = run_cli("run", str(bad), "--db", db_url)
+    assert result.returncode == 2 and f"{bad}: limt: Extra inputs are not permitted" in result.stderr
