@@ -1,0 +1,33 @@
+"""Metric registry. Importing it is light: sacrebleu and rouge_score load on first use."""
+
+from __future__ import annotations
+
+from evalharness.metrics.base import OUTPUT_TYPES, Metric, Outcome
+from evalharness.metrics.likelihood import LIKELIHOOD_METRICS
+from evalharness.metrics.stats import Aggregate, PairedComparison, paired_bootstrap, summarize
+from evalharness.metrics.text import TEXT_METRICS
+
+METRICS: dict[str, Metric] = {m.name: m for m in (*TEXT_METRICS, *LIKELIHOOD_METRICS)}
+
+
+def get_metric(name: str) -> Metric:
+    """The registered metric called ``name``; KeyError lists the known names."""
+    try:
+        return METRICS[name]
+    except KeyError:
+        raise KeyError(
+            f"unknown metric {name!r}; known metrics: {', '.join(sorted(METRICS))}"
+        ) from None
+
+
+__all__ = [
+    "METRICS",
+    "OUTPUT_TYPES",
+    "Aggregate",
+    "Metric",
+    "Outcome",
+    "PairedComparison",
+    "get_metric",
+    "paired_bootstrap",
+    "summarize",
+]
