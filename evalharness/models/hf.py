@@ -1,0 +1,351 @@
+"""transformers backend: a causal LM from a local folder or a hub id, run in this process.
+
+Scoring follows lm-evaluation-harness exactly (pair encoding, truncation, rolling windows) so its
+numbers can be reproduced. Two things differ for speed and memory, not for results: choices of a
+multiple-choice item share one forward pass over their context (KV cache replicated per choice),
+and log-probabilities are computed from hidden states in position chunks, only where a target is
+scored, so a long batch never holds a full-vocabulary fp32 tensor.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import torch
+from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteriaList
+
+from evalharness.errors import ModelError
+from evalharness.models.hf_batching import (
+    ScoreRow,
+    StopOnStrings,
+    chunks,
+    cut_at_stop,
+    cut_at_tokens,
+    encode_pair,
+    pad,
+    rolling_windows,
+    token_batches,
+)
+from evalharness.requests import (
+    GenerateRequest,
+    Generation,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    Prompt,
+    RollingRequest,
+    RollingResult,
+    Sampling,
+)
+
+HEAD_CHUNK = 512  # positions per output-embedding matmul; bounds the fp32 log-softmax buffer
+
+
+class HFModel:
+    """A ``transformers`` causal LM implementing the Model protocol."""
+
+    capabilities = frozenset({"generate", "loglikelihood", "loglikelihood_rolling"})
+
+    def __init__(
+        self,
+        path: str,
+        *,
+        device: str = "auto",
+        dtype: str = "auto",
+        batch_size: int = 8,
+        max_length: int | None = None,
+        revision: str | None = None,
+        share_context: bool = True,
+        max_batch_tokens: int | None = None,
+        name: str | None = None,
+    ) -> None:
+        if batch_size < 1:
+            raise ModelError(f"batch_size must be >= 1, got {batch_size}")
+        self.path = path
+        self.device = torch.device(
+            ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
+        )
+        if dtype == "auto":
+            self.dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
+        elif isinstance(getattr(torch, dtype, None), torch.dtype):
+            self.dtype = getattr(torch, dtype)
+        else:
+            raise ModelError(f"unknown dtype {dtype!r} for model {path}")
+        self.batch_size = batch_size
+        # Padded tokens per forward pass: long rows run in smaller batches than short ones.
+        self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 8192)
+        self.share_context = share_context
+        self.name = name or f"hf:{path}" + (f"@{revision}" if revision else "")
+        try:  # transformers raises OSError, ValueError, KeyError, ImportError... on bad input
+            self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
+            self.model = AutoModelForCausalLM.from_pretrained(
+                path,
+                revision=revision,
+                dtype=self.dtype,
+                attn_implementation="sdpa",
+                device_map=self.device,
+            )
+        except Exception as exc:
+            raise ModelError(f"cannot load model {path!r}: {exc}") from exc
+        self.model.eval()
+        self.body = self.model.get_decoder()
+        self.head = self.model.get_output_embeddings()
+        text_config = self.model.config.get_text_config()
+        self.softcap = getattr(text_config, "final_logit_softcapping", None)
+        self.max_length = (
+            max_length or getattr(text_config, "max_position_embeddings", None) or 2048
+        )
+        # transformers 5 renamed ``past_key_values`` to ``cache``; accept models on either side.
+        params = inspect.signature(self.body.forward).parameters
+        self.cache_kwarg = "cache" if "cache" in params else "past_key_values"
+        tok = self.tokenizer
+        self.prefix_token = tok.bos_token_id if tok.bos_token_id is not None else tok.eos_token_id
+        self.pad_id = next(i for i in (tok.pad_token_id, tok.eos_token_id, 0) if i is not None)
+        eos = self.model.generation_config.eos_token_id
+        eos = eos if eos is not None else tok.eos_token_id
+        self.eos_ids = set(eos) if isinstance(eos, list) else {eos}
+
+    # -- prompts --------------------------------------------------------------------------
+
+    def _render(self, prompt: Prompt) -> str:
+        if isinstance(prompt, str):
+            return prompt
+        if not self.tokenizer.chat_template:
+            raise ModelError(f"model {self.path} has no chat template; use a completion prompt")
+        return self.tokenizer.apply_chat_template(
+            list(prompt), tokenize=False, add_generation_prompt=True
+        )
+
+    def _encode(self, text: str) -> list[int]:
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    # -- generation -----------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+        """Batches requests with equal sampling settings, longest prompt first, left padded.
+
+        A seed is applied once per batch: the same request list always gives the same samples,
+        but a seeded request's sample depends on the batch it shares.
+        """
+        prompts = [self._encode(self._render(r.prompt)) or [self.prefix_token] for r in requests]
+        groups: dict[Sampling, list[int]] = defaultdict(list)
+        for i, request in enumerate(requests):
+            groups[request.sampling].append(i)
+        results: list[Generation | None] = [None] * len(requests)
+        for sampling, indices in groups.items():
+            keep = max(1, self.max_length - sampling.max_tokens)  # lm-eval truncates from the left
+            indices.sort(key=lambda i: -len(prompts[i]))
+            width = {i: len(prompts[i]) + sampling.max_tokens for i in indices}
+            for batch in self._batches(indices, width.__getitem__):
+                started = time.perf_counter()
+                inputs = [prompts[i][-keep:] for i in batch]
+                outputs = self._generate_batch(inputs, sampling)
+                latency = time.perf_counter() - started
+                for i, prompt, (texts, n_completion) in zip(batch, inputs, outputs, strict=True):
+                    results[i] = Generation(texts, len(prompt), n_completion, latency)
+        return results  # type: ignore[return-value]
+
+    def _generate_batch(
+        self, prompts: list[list[int]], sampling: Sampling
+    ) -> list[tuple[tuple[str, ...], int]]:
+        ids, mask = pad(prompts, self.pad_id, "left", self.device)
+        n = 1 if sampling.greedy else sampling.n  # greedy samples are identical: decode once
+        kwargs: dict[str, object] = {
+            "max_new_tokens": sampling.max_tokens,
+            "do_sample": not sampling.greedy,
+            "pad_token_id": self.pad_id,
+            "eos_token_id": sorted(self.eos_ids),
+            "num_return_sequences": n,
+        }
+        if not sampling.greedy:  # explicit values so the model's generation_config cannot add any
+            kwargs.update(
+                temperature=sampling.temperature,
+                top_k=sampling.top_k or 0,
+                top_p=sampling.top_p if sampling.top_p is not None else 1.0,
+            )
+        if sampling.stop:
+            stop = StopOnStrings(self.tokenizer, sampling.stop, ids.shape[1])
+            kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
+        stop_ids = self.eos_ids | {self.pad_id}
+        samples = [cut_at_tokens(row, stop_ids) for row in out[:, ids.shape[1] :].tolist()]
+        texts = [
+            cut_at_stop(t, sampling.stop)
+            for t in self.tokenizer.batch_decode(samples, skip_special_tokens=True)
+        ]
+        results = []
+        for row in range(len(prompts)):
+            mine = range(row * n, (row + 1) * n)
+            row_texts = tuple(texts[j] for j in mine) * (sampling.n // n)
+            results.append((row_texts, sum(len(samples[j]) for j in mine) * (sampling.n // n)))
+        return results
+
+    # -- scoring --------------------------------------------------------------------------
+
+    @torch.inference_mode()
+    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        """log P(continuation | context) with lm-evaluation-harness's encoding and truncation."""
+        pairs = [
+            encode_pair(self._encode, self._render(r.context), r.continuation, self.prefix_token)
+            for r in requests
+        ]
+        scores: list[tuple[float, bool] | None] = [None] * len(requests)
+        shared: dict[tuple[int, ...], list[int]] = defaultdict(list)
+        single: list[int] = []
+        for i, (ctx, cont) in enumerate(pairs):
+            if not cont:
+                scores[i] = (0.0, True)
+            elif self.share_context and len(ctx) + len(cont) - 1 <= self.max_length:
+                shared[tuple(ctx)].append(i)
+            else:
+                single.append(i)
+        for ctx in [ctx for ctx, members in shared.items() if len(members) == 1]:
+            single += shared.pop(ctx)  # nothing to share: one plain pass is cheaper
+        rows = [self._pair_row(*pairs[i]) for i in single]
+        for i, score in zip(single, self._score_rows(rows), strict=True):
+            scores[i] = score
+        if shared:
+            conts = {i: pairs[i][1] for members in shared.values() for i in members}
+            for i, score in self._score_shared(shared, conts).items():
+                scores[i] = score
+        return [
+            LoglikelihoodResult(logprob, greedy, len(cont))
+            for (logprob, greedy), (_, cont) in zip(scores, pairs, strict=True)  # type: ignore[misc]
+        ]
+
+    def _pair_row(self, ctx: list[int], cont: list[int]) -> ScoreRow:
+        return ScoreRow((ctx + cont)[-(self.max_length + 1) :][:-1], cont)
+
+    @torch.inference_mode()
+    def loglikelihood_rolling(self, requests: list[RollingRequest]) -> list[RollingResult]:
+        """log P(text), every token scored once; windows of all documents are batched together."""
+        docs = [self._encode(r.text) for r in requests]
+        rows: list[ScoreRow] = []
+        owner: list[int] = []
+        for d, tokens in enumerate(docs):
+            seq = [self.prefix_token, *tokens]
+            for w in rolling_windows(len(tokens), self.max_length):
+                rows.append(ScoreRow(seq[w.input_start : w.end], tokens[w.pred_start : w.end]))
+                owner.append(d)
+        totals = [0.0] * len(docs)
+        for d, (logprob, _) in zip(owner, self._score_rows(rows), strict=True):
+            totals[d] += logprob
+        return [
+            RollingResult(total, len(tokens)) for total, tokens in zip(totals, docs, strict=True)
+        ]
+
+    def _score_rows(self, rows: list[ScoreRow]) -> list[tuple[float, bool]]:
+        """Sum of target log-probs and all-greedy flag per row; right padded, longest first."""
+        results: list[tuple[float, bool]] = [(0.0, True)] * len(rows)
+        order = sorted(range(len(rows)), key=lambda i: -len(rows[i].input_ids))
+        for batch in self._batches(order, lambda i: len(rows[i].input_ids)):
+            ids, mask = pad([rows[i].input_ids for i in batch], self.pad_id, "right", self.device)
+            hidden = self.body(
+                input_ids=ids, attention_mask=mask, use_cache=False
+            ).last_hidden_state
+            which, where, targets, spans = [], [], [], []
+            for b, i in enumerate(batch):
+                n_in, n_tgt = len(rows[i].input_ids), len(rows[i].targets)
+                spans.append(slice(len(targets), len(targets) + n_tgt))
+                which += [b] * n_tgt
+                where += range(n_in - n_tgt, n_in)
+                targets += rows[i].targets
+            states = hidden[torch.tensor(which), torch.tensor(where)]
+            logprobs, greedy = self._target_scores(states, targets)
+            for i, span in zip(batch, spans, strict=True):
+                results[i] = (sum(logprobs[span]), all(greedy[span]))
+        return results
+
+    def _score_shared(
+        self, groups: dict[tuple[int, ...], list[int]], conts: dict[int, list[int]]
+    ) -> dict[int, tuple[float, bool]]:
+        """Score continuations on a KV cache of their shared context.
+
+        Contexts are left padded so every row's context ends at the same cache index; that keeps
+        positions and (for sliding-window layers) cache offsets consistent across the batch. The
+        first continuation token is predicted from the context's last position, the rest from a
+        second pass over ``cont[:-1]`` attending to the replicated cache.
+        """
+        per_token: dict[int, tuple[list[float], list[bool]]] = {}
+        contexts = sorted(groups, key=len, reverse=True)
+        for ctx_batch in self._batches(contexts, len):
+            ids, ctx_mask = pad(ctx_batch, self.pad_id, "left", self.device)
+            positions = (ctx_mask.cumsum(-1) - 1).clamp(min=0)
+            cache = DynamicCache(config=self.model.config)
+            hidden = self.body(
+                input_ids=ids,
+                attention_mask=ctx_mask,
+                position_ids=positions,
+                use_cache=True,
+                **{self.cache_kwarg: cache},
+            ).last_hidden_state[:, -1]
+            members = [(c, i) for c, ctx in enumerate(ctx_batch) for i in groups[ctx]]
+            first, first_greedy = self._target_scores(
+                hidden[torch.tensor([c for c, _ in members])], [conts[i][0] for _, i in members]
+            )
+            for j, (_, i) in enumerate(members):
+                per_token[i] = ([first[j]], [first_greedy[j]])
+            rest = sorted(
+                (m for m in members if len(conts[m[1]]) > 1), key=lambda m: -len(conts[m[1]])
+            )
+            for batch in chunks(rest, self.batch_size):
+                rows = torch.tensor([c for c, _ in batch], device=self.device)
+                inputs = [conts[i][:-1] for _, i in batch]
+                cont_ids, cont_mask = pad(inputs, self.pad_id, "right", self.device)
+                lengths = ctx_mask.sum(-1)[rows]
+                offsets = torch.arange(cont_ids.shape[1], device=self.device)
+                hidden = self.body(
+                    input_ids=cont_ids,
+                    attention_mask=torch.cat([ctx_mask[rows], cont_mask], dim=1),
+                    position_ids=lengths[:, None] + offsets[None, :],
+                    use_cache=True,
+                    **{self.cache_kwarg: _select_rows(cache, rows)},
+                ).last_hidden_state
+                which = [b for b, seq in enumerate(inputs) for _ in seq]
+                where = [p for seq in inputs for p in range(len(seq))]
+                targets = [t for _, i in batch for t in conts[i][1:]]
+                states = hidden[torch.tensor(which), torch.tensor(where)]
+                logprobs, greedy = self._target_scores(states, targets)
+                for j, b in enumerate(which):
+                    per_token[batch[b][1]][0].append(logprobs[j])
+                    per_token[batch[b][1]][1].append(greedy[j])
+        return {i: (sum(lp), all(g)) for i, (lp, g) in per_token.items()}
+
+    def _batches(self, order: list[Any], length: Callable[[Any], int]) -> Iterator[list[Any]]:
+        return token_batches(order, length, self.batch_size, self.max_batch_tokens)
+
+    def _target_scores(
+        self, states: torch.Tensor, targets: list[int]
+    ) -> tuple[list[float], list[bool]]:
+        """Log-prob of each target and whether it is the argmax, a chunk of positions at a time."""
+        logprobs: list[float] = []
+        greedy: list[bool] = []
+        wanted = torch.tensor(targets, device=self.device)
+        for start in range(0, len(targets), HEAD_CHUNK):
+            logits = self.head(states[start : start + HEAD_CHUNK]).float()
+            if self.softcap:
+                logits = torch.tanh(logits / self.softcap) * self.softcap
+            tgt = wanted[start : start + HEAD_CHUNK]
+            picked = logits.log_softmax(-1).gather(1, tgt[:, None]).squeeze(1)
+            logprobs += picked.double().tolist()
+            greedy += (logits.argmax(-1) == tgt).tolist()
+        return logprobs, greedy
+
+
+def _select_rows(cache: DynamicCache, rows: torch.Tensor) -> DynamicCache:
+    """A cache holding ``rows`` of ``cache`` (repeats allowed); ``cache`` itself is untouched.
+
+    Layers are shallow-copied: ``batch_select_indices`` and ``update`` rebind their tensors rather
+    than writing into them, so the shared context tensors are never modified.
+    """
+    selected = copy.copy(cache)
+    selected.layers = [copy.copy(layer) for layer in cache.layers]
+    selected.batch_select_indices(rows)
+    return selected

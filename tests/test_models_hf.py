@@ -1,0 +1,340 @@
+"""The transformers backend against hand computations on the real embedded model (no mocks).
+
+References are plain full forward passes (or ``model.generate`` calls) of a separately loaded
+``AutoModelForCausalLM``, so the batching, padding, KV-cache sharing and chunked log-softmax of
+``HFModel`` are all checked against the simplest possible computation.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+import torch
+
+from evalharness.errors import ModelError
+from evalharness.models.embedded import embedded_model_dir
+from evalharness.models.hf import HFModel
+from evalharness.models.hf_batching import cut_at_stop, encode_pair, rolling_windows
+from evalharness.requests import (
+    GenerateRequest,
+    LoglikelihoodRequest,
+    RollingRequest,
+    Sampling,
+)
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+TOL = 1e-4
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> str:
+    return str(embedded_model_dir())
+
+
+@pytest.fixture(scope="module")
+def hf(model_dir: str) -> HFModel:
+    return HFModel(model_dir, batch_size=4)
+
+
+@pytest.fixture(scope="module")
+def hf_small(model_dir: str) -> HFModel:
+    """max_length 64, so a few hundred tokens need several rolling windows."""
+    return HFModel(model_dir, batch_size=4, max_length=64)
+
+
+@pytest.fixture(scope="module")
+def ref(model_dir: str):
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32)
+    return model.eval()
+
+
+def tokens(hf: HFModel, text: str) -> list[int]:
+    return hf.tokenizer(text, add_special_tokens=False).input_ids
+
+
+@torch.inference_mode()
+def manual_score(ref, inputs: list[int], targets: list[int]) -> tuple[float, bool]:
+    """One full forward; targets are predicted by the last len(targets) input positions."""
+    logits = ref(torch.tensor([inputs])).logits[0, len(inputs) - len(targets) :]
+    logprobs = logits.float().log_softmax(-1)
+    wanted = torch.tensor(targets)
+    picked = logprobs.gather(1, wanted[:, None]).sum().item()
+    return picked, bool((logits.argmax(-1) == wanted).all())
+
+
+def wiki_text(n_chars: int, skip: int = 0) -> str:
+    raw = (DATA / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8")
+    return raw[skip : skip + n_chars]
+
+
+def lm_eval_windows(token_list: list[int], prefix: int, max_seq_len: int):
+    """lm-evaluation-harness's get_rolling_token_windows (context_len=1) + make_disjoint_window."""
+
+    def rolling():
+        if not token_list:
+            return
+        pred_len, predicted = max_seq_len, 0
+        first = min(max_seq_len, len(token_list))
+        yield [prefix] + token_list[: first - 1], token_list[:first]
+        predicted += first
+        while predicted < len(token_list):
+            window_pred_len = min(len(token_list) - predicted, pred_len)
+            end = predicted + window_pred_len
+            yield (
+                token_list[end - max_seq_len - 1 : end - 1],
+                token_list[end - window_pred_len : end],
+            )
+            predicted += window_pred_len
+
+    for ctx, cont in rolling():
+        yield ctx[: len(ctx) - (len(cont) - 1)], cont
+
+
+# -- rolling windows -------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("n", "m", "expected"),
+    [
+        (0, 8, []),
+        (1, 8, [(0, 0, 1)]),
+        (8, 8, [(0, 0, 8)]),
+        (9, 8, [(0, 0, 8), (1, 8, 9)]),
+        (20, 8, [(0, 0, 8), (8, 8, 16), (12, 16, 20)]),
+        (3, 1, [(0, 0, 1), (1, 1, 2), (2, 2, 3)]),
+    ],
+)
+def test_rolling_window_plan_edges(n: int, m: int, expected: list[tuple[int, int, int]]) -> None:
+    assert [tuple(w) for w in rolling_windows(n, m)] == expected
+
+
+@pytest.mark.parametrize("m", [1, 2, 5, 64])
+def test_rolling_window_plan_scores_each_token_once_like_lm_eval(m: int) -> None:
+    for n in range(0, 3 * m + 3):
+        windows = rolling_windows(n, m)
+        predicted = [i for w in windows for i in range(w.pred_start, w.end)]
+        assert predicted == list(range(n))
+        tokens_ = list(range(100, 100 + n))
+        seq = [-1, *tokens_]
+        ours = [(seq[w.input_start : w.end], tokens_[w.pred_start : w.end]) for w in windows]
+        theirs = [
+            ((ctx + cont)[-(m + 1) :][:-1], cont) for ctx, cont in lm_eval_windows(tokens_, -1, m)
+        ]
+        assert ours == theirs
+        assert all(len(inp) <= m for inp, _ in ours)
+
+
+def test_rolling_single_window_matches_full_forward(hf: HFModel, ref) -> None:
+    text = "The Eiffel Tower is a wrought-iron lattice tower in Paris, France."
+    toks = tokens(hf, text)
+    [result] = hf.loglikelihood_rolling([RollingRequest(text)])
+    expected, _ = manual_score(ref, [hf.tokenizer.bos_token_id, *toks[:-1]], toks)
+    assert result.n_tokens == len(toks)
+    assert result.logprob == pytest.approx(expected, abs=TOL)
+
+
+def test_rolling_long_document_uses_disjoint_windows(hf_small: HFModel, ref) -> None:
+    text = wiki_text(1300, skip=100)
+    toks = tokens(hf_small, text)
+    assert 250 <= len(toks) <= 400
+    seq = [hf_small.prefix_token, *toks]
+    expected = 0.0
+    for start in range(0, len(toks), 64):
+        end = min(start + 64, len(toks))
+        expected += manual_score(ref, seq[max(0, end - 64) : end], toks[start:end])[0]
+    [result] = hf_small.loglikelihood_rolling([RollingRequest(text)])
+    assert result.n_tokens == len(toks)
+    assert result.logprob == pytest.approx(expected, abs=TOL)
+
+
+def test_rolling_batched_equals_one_at_a_time(hf_small: HFModel) -> None:
+    texts = [wiki_text(600, skip=3000), "Short one.", "", wiki_text(250, skip=9000), "A b c"]
+    together = hf_small.loglikelihood_rolling([RollingRequest(t) for t in texts])
+    for text, batched in zip(texts, together, strict=True):
+        [alone] = hf_small.loglikelihood_rolling([RollingRequest(text)])
+        assert batched.n_tokens == alone.n_tokens
+        assert batched.logprob == pytest.approx(alone.logprob, abs=TOL)
+    assert together[2].logprob == 0.0 and together[2].n_tokens == 0
+
+
+# -- loglikelihood ---------------------------------------------------------------------------
+
+
+def test_encode_pair_moves_trailing_whitespace(hf: HFModel) -> None:
+    ctx, cont = encode_pair(hf._encode, "The capital of France is ", "Paris", hf.prefix_token)
+    assert ctx == tokens(hf, "The capital of France is")
+    assert cont == tokens(hf, "The capital of France is Paris")[len(ctx) :]
+    assert encode_pair(hf._encode, "", "Paris", 7) == ([7], tokens(hf, "Paris"))
+
+
+def test_loglikelihood_matches_manual_forward(hf: HFModel, ref) -> None:
+    bos = hf.tokenizer.bos_token_id
+    cases = [  # request, context tokens and continuation tokens written out by hand
+        (("Question: What is 2+2?\nAnswer:", " 4"), "Question: What is 2+2?\nAnswer:", " 4"),
+        (("The capital of France is ", "Paris"), "The capital of France is", " Paris"),
+        (("", "Hello world, how are you?"), None, "Hello world, how are you?"),
+        (("Roses are red,", " violets are blue"), "Roses are red,", " violets are blue"),
+    ]
+    results = hf.loglikelihood([LoglikelihoodRequest(*req) for req, _, _ in cases])
+    for (_, ctx_text, cont_text), result in zip(cases, results, strict=True):
+        ctx = [bos] if ctx_text is None else tokens(hf, ctx_text)
+        whole = tokens(hf, (ctx_text or "") + cont_text)
+        cont = tokens(hf, cont_text) if ctx_text is None else whole[len(ctx) :]
+        expected, greedy = manual_score(ref, (ctx + cont)[:-1], cont)
+        assert result.n_tokens == len(cont)
+        assert result.logprob == pytest.approx(expected, abs=TOL)
+        assert result.is_greedy == greedy
+
+
+def test_loglikelihood_truncates_context_from_the_left(hf_small: HFModel, ref) -> None:
+    context = wiki_text(600, skip=200)
+    ctx = tokens(hf_small, context.rstrip())
+    moved = context[len(context.rstrip()) :]
+    whole = tokens(hf_small, context.rstrip() + moved + " and so on")
+    cont = whole[len(ctx) :]
+    assert len(ctx) > 64
+    expected, _ = manual_score(ref, (ctx + cont)[-65:][:-1], cont)
+    [result] = hf_small.loglikelihood([LoglikelihoodRequest(context, " and so on")])
+    assert result.logprob == pytest.approx(expected, abs=TOL)
+
+
+def test_is_greedy(hf: HFModel, ref) -> None:
+    context = "The capital of France is"
+    ids = tokens(hf, context)
+    with torch.inference_mode():
+        out = ref.generate(torch.tensor([ids]), max_new_tokens=3, do_sample=False)
+    greedy_text = hf.tokenizer.decode(out[0, len(ids) :])
+    assert tokens(hf, context + greedy_text)[len(ids) :] == out[0, len(ids) :].tolist()
+    hit, miss = hf.loglikelihood(
+        [LoglikelihoodRequest(context, greedy_text), LoglikelihoodRequest(context, " banana")]
+    )
+    assert hit.is_greedy and hit.n_tokens == 3
+    assert not miss.is_greedy
+    assert hit.logprob > miss.logprob
+
+
+def test_shared_context_equals_plain_passes_on_piqa(
+    hf: HFModel, model_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    lines = (DATA / "piqa" / "valid.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line) for line in lines[:20]]
+    requests = [
+        LoglikelihoodRequest(f"Question: {row['goal']}\nAnswer:", " " + row[sol])
+        for row in rows
+        for sol in ("sol1", "sol2")
+    ]
+    calls = []
+    real = hf._score_shared
+    monkeypatch.setattr(hf, "_score_shared", lambda *a: calls.append(1) or real(*a))
+    shared = hf.loglikelihood(requests)
+    assert calls, "the KV-cache path was not used"
+    plain = HFModel(model_dir, batch_size=4, share_context=False).loglikelihood(requests)
+    for a, b in zip(shared, plain, strict=True):
+        assert a.n_tokens == b.n_tokens
+        assert a.logprob == pytest.approx(b.logprob, abs=TOL)
+        assert a.is_greedy == b.is_greedy
+    for i in range(0, len(requests), 2):
+        pick = [max((0, 1), key=lambda k, r=r: r[i + k].logprob) for r in (shared, plain)]
+        assert pick[0] == pick[1]
+
+
+# -- generation ------------------------------------------------------------------------------
+
+
+def chat(text: str) -> tuple[dict[str, str], ...]:
+    return ({"role": "user", "content": text},)
+
+
+def test_greedy_batch_matches_unbatched_generate(hf: HFModel, ref) -> None:
+    prompts = [
+        chat("Name three colours."),
+        chat("What is 12 times 3? Reply with the number only, then explain in one sentence."),
+        chat("Hi"),
+        chat("Translate 'good morning' to French."),
+        chat("Write one sentence about cats."),
+    ]
+    results = hf.generate([GenerateRequest(p, Sampling(max_tokens=12)) for p in prompts])
+    for prompt, result in zip(prompts, results, strict=True):
+        text = hf.tokenizer.apply_chat_template(
+            list(prompt), tokenize=False, add_generation_prompt=True
+        )
+        ids = tokens(hf, text)
+        with torch.inference_mode():
+            out = ref.generate(torch.tensor([ids]), max_new_tokens=12, do_sample=False)
+        new = out[0, len(ids) :].tolist()
+        expected = hf.tokenizer.decode(new, skip_special_tokens=True)
+        assert result.texts == (expected,)
+        assert result.prompt_tokens == len(ids)
+        assert result.completion_tokens == len([t for t in new if t != hf.tokenizer.eos_token_id])
+
+
+def test_generate_answers_paris(hf: HFModel) -> None:
+    prompt = chat("What is the capital of France? Answer in one word.")
+    [result] = hf.generate([GenerateRequest(prompt, Sampling(max_tokens=16))])
+    assert "paris" in result.texts[0].lower()
+    assert result.latency_s > 0
+
+
+def test_stop_strings_cut_text_and_stop_early(hf: HFModel) -> None:
+    prompt = chat("Count from 1 to 20, separated by commas.")
+    full, stopped = hf.generate(
+        [
+            GenerateRequest(prompt, Sampling(max_tokens=48)),
+            GenerateRequest(prompt, Sampling(max_tokens=48, stop=("7", "seven"))),
+        ]
+    )
+    assert "7" in full.texts[0]
+    assert stopped.texts[0] == cut_at_stop(full.texts[0], ("7", "seven"))
+    assert "7" not in stopped.texts[0]
+    assert stopped.completion_tokens < full.completion_tokens
+
+
+def test_max_tokens_and_request_order(hf: HFModel) -> None:
+    prompts = ["Once upon a time", chat("Tell me about the moon in detail."), "1, 2, 3,"]
+    limits = [3, 5, 7]
+    requests = [
+        GenerateRequest(p, Sampling(max_tokens=k)) for p, k in zip(prompts, limits, strict=True)
+    ]
+    together = hf.generate(requests)
+    for request, result, limit in zip(requests, together, limits, strict=True):
+        assert result.completion_tokens <= limit
+        assert hf.generate([request])[0].texts == result.texts
+    assert together[1].completion_tokens == 5  # a long answer is cut by max_tokens
+
+
+def test_seeded_sampling_is_reproducible(hf: HFModel) -> None:
+    sampling = Sampling(temperature=1.0, top_p=0.95, seed=1234, n=2, max_tokens=10)
+    request = GenerateRequest(chat("Tell me a story."), sampling)
+    first, second = hf.generate([request]), hf.generate([request])
+    assert first[0].texts == second[0].texts
+    assert len(first[0].texts) == 2
+    other = hf.generate([GenerateRequest(request.prompt, replace(sampling, seed=9))])
+    assert other[0].texts != first[0].texts
+
+
+def test_bad_path_is_model_error(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match=str(tmp_path)):
+        HFModel(str(tmp_path / "nope"))
+
+
+def test_chat_prompt_without_template_is_model_error(
+    hf: HFModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(hf.tokenizer, "chat_template", None)
+    with pytest.raises(ModelError, match="chat template"):
+        hf.generate([GenerateRequest(chat("Hi"), Sampling(max_tokens=2))])
+
+
+def test_empty_inputs(hf: HFModel) -> None:
+    assert hf.generate([]) == [] and hf.loglikelihood([]) == []
+    [gen] = hf.generate([GenerateRequest("", Sampling(max_tokens=3))])  # starts from BOS
+    assert gen.prompt_tokens == 1 and gen.completion_tokens <= 3
+    [ll] = hf.loglikelihood([LoglikelihoodRequest("Hello", "")])
+    assert (ll.logprob, ll.is_greedy, ll.n_tokens) == (0.0, True, 0)
