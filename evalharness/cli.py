@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import json
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
 from evalharness.errors import ConfigError, EvalHarnessError
 
 app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
-DbOption = Annotated[Optional[str], typer.Option("--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)")]
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)"
+    ),
+]
 
 
 def _split(values: list[str] | None) -> list[str]:
@@ -28,25 +33,32 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
     for task, metrics in results.items():
         for metric, agg in metrics.items():
             ci = f"[{agg['ci_low']:.4g}, {agg['ci_high']:.4g}]"
-            typer.echo(
-                f"{task:<16} {metric:<18} {agg['value']:>10.4g}  {ci:<23} {agg['n']:>5} {agg['n_failed']:>6}"
-            )
+            value, n, failed = agg["value"], agg["n"], agg["n_failed"]
+            typer.echo(f"{task:<16} {metric:<18} {value:>10.4g}  {ci:<23} {n:>5} {failed:>6}")
 
 
 @app.command()
 def run(
-    config: Annotated[Optional[Path], typer.Argument(help="run config YAML (model, tasks, limit, tags)")] = None,
-    model: Annotated[Optional[str], typer.Option(help="embedded | hf:<path-or-id> | scripted")] = None,
-    tasks: Annotated[Optional[list[str]], typer.Option(help="task names, comma-separated, or 'all'")] = None,
-    limit: Annotated[Optional[int], typer.Option(min=1, help="at most N rows per task")] = None,
+    config: Annotated[
+        Path | None, typer.Argument(help="run config YAML (model, tasks, limit, tags)")
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="embedded | hf:<path-or-id> | scripted")] = None,
+    tasks: Annotated[
+        list[str] | None, typer.Option(help="task names, comma-separated, or 'all'")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=1, help="at most N rows per task")] = None,
     db: DbOption = None,
-    json_out: Annotated[Optional[Path], typer.Option("--json", help="write results as JSON here")] = None,
-    batch_size: Annotated[Optional[int], typer.Option(min=1)] = None,
-    device: Annotated[Optional[str], typer.Option(help="auto | cpu | cuda")] = None,
-    dtype: Annotated[Optional[str], typer.Option(help="auto | float32 | bfloat16 | float16")] = None,
-    max_length: Annotated[Optional[int], typer.Option(min=2, help="context window for scoring")] = None,
-    tag: Annotated[Optional[list[str]], typer.Option(help="tag the run (repeatable)")] = None,
-    resume: Annotated[Optional[str], typer.Option(help="continue the stored run RUN_ID")] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="write results as JSON here")
+    ] = None,
+    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
+    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
+    dtype: Annotated[str | None, typer.Option(help="auto | float32 | bfloat16 | float16")] = None,
+    max_length: Annotated[
+        int | None, typer.Option(min=2, help="context window for scoring")
+    ] = None,
+    tag: Annotated[list[str] | None, typer.Option(help="tag the run (repeatable)")] = None,
+    resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
     """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs."""
@@ -60,7 +72,12 @@ def run(
     else:
         spec = load_run_spec(config) if config else RunSpec()
         model_args = dict(spec.model_args)
-        for key, value in (("batch_size", batch_size), ("device", device), ("dtype", dtype), ("max_length", max_length)):
+        for key, value in (
+            ("batch_size", batch_size),
+            ("device", device),
+            ("dtype", dtype),
+            ("max_length", max_length),
+        ):
             if value is not None:
                 model_args[key] = value
         result = api.evaluate(
@@ -79,7 +96,7 @@ def run(
             typer.echo(f"wrote {path}")
 
 
-class Listing(str, Enum):
+class Listing(StrEnum):
     tasks = "tasks"
     runs = "runs"
 
@@ -97,7 +114,8 @@ def list_(what: Listing, db: DbOption = None) -> None:
     from evalharness.store import open_store
 
     for r in open_store(db).runs():
-        typer.echo(f"{r.id}  {r.status:<9} {r.model:<24} {','.join(r.config.get('tasks', []))}  {','.join(r.tags)}")
+        tasks = ",".join(r.config.get("tasks", []))
+        typer.echo(f"{r.id}  {r.status:<9} {r.model:<24} {tasks}  {','.join(r.tags)}")
 
 
 @app.command("report")
@@ -112,6 +130,11 @@ def report_(
 
     for path in write_report(open_store(db), run_id, out):
         typer.echo(f"wrote {path}")
+
+
+from evalharness.gate_cli import register as register_gate  # noqa: E402
+
+register_gate(app)
 
 
 def main() -> None:

@@ -179,3 +179,19 @@ def open_store(url: str | None = None) -> Store:
         raise StoreError(f"cannot open store {url!r}: {exc.orig}") from None
     return Store(engine)
 
+
+def runs_with_tag(
+    store: Store, tag: str, *, model: str | None = None, exclude: str | None = None
+) -> list[Run]:
+    """Finished runs carrying ``tag`` (optionally with this model spec), most recent first.
+
+    Tags are a JSON list, filtered here rather than in SQL so that SQLite and PostgreSQL agree.
+    """
+    query = select(Run).where(Run.status == "finished")
+    if model is not None:
+        query = query.where(Run.model == model)
+    if exclude is not None:
+        query = query.where(Run.id != exclude)
+    query = query.order_by(Run.finished_at.desc().nulls_last(), Run.created_at.desc())
+    with store.session() as s:
+        return [run for run in s.scalars(query) if tag in (run.tags or [])]

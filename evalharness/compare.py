@@ -1,0 +1,224 @@
+"""Run-vs-run comparison on the samples two runs share: paired rows, paired bootstrap tests.
+
+Samples are matched by task and dataset index; only samples scored in both runs count, and
+a shared index whose dataset row differs between the runs is never paired (the task's data
+changed, so the two samples are not the same question). Every resample draws the same
+indices for both runs and recomputes the metric from the resampled column sums of the
+sufficient statistics, so corpus metrics (BLEU, perplexity) are resampled at corpus level.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from evalharness.errors import StoreError
+from evalharness.metrics import Metric, get_metric, paired_bootstrap
+from evalharness.metrics.stats import resample_counts
+from evalharness.store import Sample, Store
+
+# cells of the (resamples, n) counts matrix built at once, as in metrics/stats.py
+_MAX_CELLS = 1 << 22
+
+
+@dataclass(frozen=True)
+class Paired:
+    """Aligned sufficient-statistics rows of one metric: row i of ``a`` and ``b`` is ``idx[i]``."""
+
+    a: np.ndarray
+    b: np.ndarray
+    idx: tuple[int, ...]
+    mismatched: tuple[int, ...]  # shared indices whose dataset rows differ (left out)
+
+    @property
+    def n(self) -> int:
+        return len(self.idx)
+
+
+def scored(samples: Sequence[Sample], metric: str) -> dict[int, Sample]:
+    """Samples that finished without error and carry ``metric``, by dataset index."""
+    return {s.idx: s for s in samples if s.error is None and metric in (s.stats or {})}
+
+
+def paired_rows(a: Sequence[Sample], b: Sequence[Sample], metric: str) -> Paired:
+    """Rows of ``metric`` for the samples of one task scored in both runs, ordered by index."""
+    in_a, in_b = scored(a, metric), scored(b, metric)
+    shared = sorted(in_a.keys() & in_b.keys())
+    mismatched = tuple(i for i in shared if in_a[i].input != in_b[i].input)
+    keep = [i for i in shared if i not in set(mismatched)]
+    if not keep:
+        return Paired(np.zeros((0, 0)), np.zeros((0, 0)), (), mismatched)
+    rows_a = np.array([in_a[i].stats[metric] for i in keep], dtype=float)
+    rows_b = np.array([in_b[i].stats[metric] for i in keep], dtype=float)
+    return Paired(rows_a, rows_b, tuple(keep), mismatched)
+
+
+@dataclass(frozen=True)
+class DropTest:
+    """One-sided paired bootstrap test of H0: drop <= max_drop against H1: drop > max_drop.
+
+    ``drop`` is the worsening from baseline to candidate in the metric's own direction
+    (baseline - candidate when higher is better, candidate - baseline otherwise); with
+    ``relative`` it is that worsening divided by |baseline|, computed on every resample.
+    """
+
+    baseline: float  # metric on the shared samples of the baseline run
+    candidate: float  # metric on the same samples of the candidate run
+    delta: float  # candidate - baseline, in the metric's units
+    delta_ci_low: float
+    delta_ci_high: float
+    drop: float
+    p_value: float
+    n: int
+
+
+def _drops(metric: Metric, base: np.ndarray, cand: np.ndarray, relative: bool) -> np.ndarray:
+    sign = 1.0 if metric.higher_is_better else -1.0
+    drop = sign * (base - cand)
+    if not relative:
+        return drop
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(base != 0, drop / np.abs(base), np.nan)
+
+
+def _boot_values(
+    metric: Metric, matrices: list[np.ndarray], n_boot: int, seed: int
+) -> list[np.ndarray]:
+    """Metric values on the same resamples (same indices) for each aligned matrix."""
+    n = matrices[0].shape[0]
+    rng = np.random.default_rng(seed)
+    out = [np.empty(n_boot) for _ in matrices]
+    chunk = max(1, _MAX_CELLS // n)
+    for start in range(0, n_boot, chunk):
+        m = min(chunk, n_boot - start)
+        counts = resample_counts(n, m, rng).astype(float)
+        for stats, values in zip(matrices, out, strict=True):
+            values[start : start + m] = [metric.aggregate(row) for row in counts @ stats]
+    return out
+
+
+def drop_test(
+    metric: Metric,
+    base: np.ndarray,
+    cand: np.ndarray,
+    *,
+    max_drop: float,
+    relative: bool = False,
+    n_boot: int = 2000,
+    seed: int = 0,
+    confidence: float = 0.95,
+) -> DropTest:
+    """Paired bootstrap of the drop; the p-value shifts the bootstrap drops to the H0 boundary.
+
+    p = (1 + #{b: drop*_b - mean(drop*) >= drop - max_drop}) / (1 + n_boot), the one-sided
+    analogue of the shifted test in ``paired_bootstrap``. A single pair gives p = 1 (no
+    evidence); an undefined drop (relative to a zero baseline) gives NaNs.
+    """
+    n = base.shape[0]
+    if n == 0 or base.shape != cand.shape:
+        raise ValueError(f"need aligned, non-empty rows; got {base.shape} and {cand.shape}")
+    b_val, c_val = metric.value(base), metric.value(cand)
+    drop = float(_drops(metric, np.array(b_val), np.array(c_val), relative))
+    delta = c_val - b_val
+    if n == 1 or not math.isfinite(drop):
+        p = 1.0 if math.isfinite(drop) else math.nan
+        return DropTest(b_val, c_val, delta, delta, delta, drop, p, n)
+    boot_b, boot_c = _boot_values(metric, [base, cand], n_boot, seed)
+    deltas = boot_c - boot_b
+    drops = _drops(metric, boot_b, boot_c, relative)
+    drops = drops[np.isfinite(drops)]
+    tail = 100 * (1 - confidence) / 2
+    low, high = np.nanpercentile(deltas, [tail, 100 - tail])
+    if drops.size == 0:
+        return DropTest(b_val, c_val, delta, float(low), float(high), drop, math.nan, n)
+    shifted = drops - drops.mean()
+    # the tolerance makes identical systems (all drops 0 up to float noise) give p = 1
+    margin = drop - max_drop - 1e-12 * max(1.0, abs(drop))
+    p_value = (int((shifted >= margin).sum()) + 1) / (drops.size + 1)
+    return DropTest(b_val, c_val, delta, float(low), float(high), drop, p_value, n)
+
+
+@dataclass(frozen=True)
+class ComparisonRow:
+    task: str
+    metric: str
+    higher_is_better: bool
+    value_a: float  # on the shared samples
+    value_b: float
+    delta: float  # value_b - value_a
+    ci_low: float
+    ci_high: float
+    p_value: float  # two-sided, H0: delta == 0
+    n_shared: int
+    n_a: int  # scored samples of the task in each run
+    n_b: int
+    note: str = ""
+
+
+def _metric_names(samples: Sequence[Sample]) -> list[str]:
+    names: dict[str, None] = {}
+    for s in samples:
+        names.update(dict.fromkeys(s.stats or {}))
+    return list(names)
+
+
+def compare_runs(
+    store: Store, run_a: str, run_b: str, *, n_boot: int = 1000, seed: int = 0
+) -> list[ComparisonRow]:
+    """Every task and metric both runs scored, compared on their shared samples."""
+    by_task: list[dict[str, list[Sample]]] = []
+    for run_id in (run_a, run_b):
+        store.get_run(run_id)  # StoreError for an unknown id
+        tasks: dict[str, list[Sample]] = {}
+        for sample in store.samples(run_id):
+            tasks.setdefault(sample.task, []).append(sample)
+        by_task.append(tasks)
+    tasks_a, tasks_b = by_task
+    shared_tasks = sorted(tasks_a.keys() & tasks_b.keys())
+    if not shared_tasks:
+        raise StoreError(
+            f"runs {run_a} ({', '.join(sorted(tasks_a)) or 'no tasks'}) and {run_b} "
+            f"({', '.join(sorted(tasks_b)) or 'no tasks'}) share no task"
+        )
+    rows = []
+    for task in shared_tasks:
+        names_b = set(_metric_names(tasks_b[task]))
+        for name in (m for m in _metric_names(tasks_a[task]) if m in names_b):
+            rows.append(_compare_one(task, name, tasks_a[task], tasks_b[task], n_boot, seed))
+    return rows
+
+
+def _compare_one(
+    task: str, name: str, a: list[Sample], b: list[Sample], n_boot: int, seed: int
+) -> ComparisonRow:
+    metric = get_metric(name)
+    paired = paired_rows(a, b, name)
+    n_a, n_b = len(scored(a, name)), len(scored(b, name))
+    note = ""
+    if paired.mismatched:
+        note = f"{len(paired.mismatched)} shared samples differ in input, left out"
+    if paired.n == 0:
+        nan = math.nan
+        note = note or "no shared scored samples"
+        return ComparisonRow(
+            task, name, metric.higher_is_better, nan, nan, nan, nan, nan, nan, 0, n_a, n_b, note
+        )
+    test = paired_bootstrap(metric, paired.a, paired.b, n_boot=n_boot, seed=seed)
+    return ComparisonRow(
+        task,
+        name,
+        metric.higher_is_better,
+        metric.value(paired.a),
+        metric.value(paired.b),
+        test.delta,
+        test.ci_low,
+        test.ci_high,
+        test.p_value,
+        paired.n,
+        n_a,
+        n_b,
+        note,
+    )
