@@ -2,7 +2,7 @@
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
-LIMIT ?= 10
+LIMIT ?= 5
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: demo test lint

@@ -1,4 +1,4 @@
-"""evalharness: evaluate language models on tasks, store every sample, report with confidence intervals.
+"""evalharness: evaluate language models, store every sample, report with confidence intervals.
 
 Importing the package stays light: torch and transformers load only when a model backend is built.
 """

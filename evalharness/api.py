@@ -23,7 +23,8 @@ def evaluate(
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
-    Returns ``{"run_id": ..., "results": {task: {metric: {"value", "ci_low", "ci_high", "n", "n_failed"}}}}``.
+    Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}}`` where an aggregate
+    has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``.
     """
     options = RunOptions(tasks=list(tasks), limit=limit, tags=list(tags), progress=progress)
     load_specs(options.tasks)  # fail on a bad task file before loading any model

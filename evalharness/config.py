@@ -1,6 +1,7 @@
 """Specs: pydantic models validated once when YAML or CLI input is loaded, then frozen.
 
-Every error names the file and the field (``tasks/piqa.yaml: metrics.1: unknown metric 'acc_nrom'``).
+Every error names the file and the field:
+``tasks/piqa.yaml: metrics.1: unknown metric 'acc_nrom'``.
 """
 
 from __future__ import annotations
@@ -102,9 +103,7 @@ class TaskSpec(Spec):
         for name in self.metrics:
             kind = METRICS[name].output_type
             if kind != self.output_type:
-                raise ValueError(
-                    f"metric {name!r} is for {kind!r} tasks, not {self.output_type!r}"
-                )
+                raise ValueError(f"metric {name!r} is for {kind!r} tasks, not {self.output_type!r}")
         return self
 
 

@@ -1,4 +1,4 @@
-"""Dataset loading: local JSONL/JSON/CSV/Parquet/text files or a Hugging Face dataset; few-shot rows."""
+"""Dataset loading (local JSONL/JSON/CSV/Parquet/text or a Hugging Face dataset); few-shot rows."""
 
 from __future__ import annotations
 
@@ -19,9 +19,12 @@ def load_rows(spec: DatasetSpec, base: Path) -> list[Row]:
     path = (base / spec.path).resolve() if spec.path else base
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
-    fmt = spec.format or {".jsonl": "jsonl", ".json": "json", ".csv": "csv", ".parquet": "parquet"}.get(
-        path.suffix, "text"
-    )
+    fmt = spec.format or {
+        ".jsonl": "jsonl",
+        ".json": "json",
+        ".csv": "csv",
+        ".parquet": "parquet",
+    }.get(path.suffix, "text")
     if fmt == "jsonl":
         return _load_jsonl(path)
     if fmt == "json":
@@ -62,7 +65,9 @@ def _load_hf(spec: DatasetSpec) -> list[Row]:
     try:
         import datasets
     except ImportError:
-        raise DataError(f"dataset hf:{spec.hf} needs the 'datasets' package: pip install datasets") from None
+        raise DataError(
+            f"dataset hf:{spec.hf} needs the 'datasets' package: pip install datasets"
+        ) from None
     try:
         data = datasets.load_dataset(spec.hf, spec.hf_config, split=spec.split)
     except Exception as exc:  # network, missing split, ...: report, don't crash

@@ -29,8 +29,16 @@ def _fence(text: Any) -> str:
 
 
 def _clip(text: Any, limit: int = CLIP) -> str:
-    text = "" if text is None else text if isinstance(text, str) else json.dumps(text, ensure_ascii=False)
-    return text if len(text) <= limit else text[:limit] + f" … [{len(text) - limit} more characters]"
+    text = (
+        ""
+        if text is None
+        else text
+        if isinstance(text, str)
+        else json.dumps(text, ensure_ascii=False)
+    )
+    return (
+        text if len(text) <= limit else text[:limit] + f" … [{len(text) - limit} more characters]"
+    )
 
 
 def _fmt(value: float | None) -> str:
@@ -41,8 +49,11 @@ def _fmt(value: float | None) -> str:
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:
     env = SandboxedEnvironment(
-        loader=FileSystemLoader(TEMPLATES), autoescape=autoescape, undefined=StrictUndefined,
-        trim_blocks=True, lstrip_blocks=True,
+        loader=FileSystemLoader(TEMPLATES),
+        autoescape=autoescape,
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
     )
     env.filters.update(fence=_fence, clip=_clip, fmt=_fmt)
     return env
@@ -57,7 +68,9 @@ def report_context(store: Store, run_id: str) -> dict[str, Any]:
         tasks.setdefault(agg.task, {"aggregates": [], "samples": [], "failed": [], "usage": {}})
         tasks[agg.task]["aggregates"].append(agg)
     for sample in samples:
-        task = tasks.setdefault(sample.task, {"aggregates": [], "samples": [], "failed": [], "usage": {}})
+        task = tasks.setdefault(
+            sample.task, {"aggregates": [], "samples": [], "failed": [], "usage": {}}
+        )
         if sample.error:
             task["failed"].append(sample)
         elif len(task["samples"]) < SAMPLES_SHOWN:

@@ -7,13 +7,12 @@ A prompt is either a string (completion format) or a tuple of chat messages
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Union
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as checked_dataclass
 
 Message = dict[str, str]
-Prompt = Union[str, tuple[Message, ...]]
+Prompt = str | tuple[Message, ...]
 
 
 @checked_dataclass(frozen=True, config=ConfigDict(extra="forbid"))
@@ -44,7 +43,9 @@ class GenerateRequest:
 
 @dataclass(frozen=True)
 class Generation:
-    texts: tuple[str, ...]  # n samples; texts[0] is the answer scored unless a selector picks another
+    texts: tuple[
+        str, ...
+    ]  # n samples; texts[0] is the answer scored unless a selector picks another
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0

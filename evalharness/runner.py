@@ -5,6 +5,7 @@ A run is resumable: items whose sample rows are already stored are not sent agai
 
 from __future__ import annotations
 
+import contextlib
 import re
 import subprocess
 import sys
@@ -50,16 +51,16 @@ def new_run_id() -> str:
 def versions() -> dict[str, str]:
     found = {"python": sys.version.split()[0]}
     for package in ("evalharness", "torch", "transformers", "sacrebleu", "rouge-score"):
-        try:
+        with contextlib.suppress(metadata.PackageNotFoundError):
             found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            pass
     return found
 
 
 def git_revision() -> str | None:
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5
+        )
     except (OSError, subprocess.SubprocessError):
         return None
     return out.stdout.strip() or None if out.returncode == 0 else None
@@ -84,7 +85,9 @@ def check_capabilities(model: Model, specs: list[TaskSpec]) -> None:
             )
 
 
-def start_run(store: Store, model_spec: str, model: Model, options: RunOptions, config: dict[str, Any]) -> Run:
+def start_run(
+    store: Store, model_spec: str, model: Model, options: RunOptions, config: dict[str, Any]
+) -> Run:
     run = Run(
         id=new_run_id(),
         model=model_spec,
@@ -146,7 +149,9 @@ def _base_sample(spec: TaskSpec, item: Item, **fields: Any) -> Sample:
     return Sample(task=spec.name, idx=item.idx, input=item.row, **fields)
 
 
-def _generate(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[Sample, Outcome | None]]:
+def _generate(
+    spec: TaskSpec, model: Model, items: list[Item]
+) -> list[tuple[Sample, Outcome | None]]:
     requests = [GenerateRequest(item.prompt, spec.generation) for item in items]
     extract = EXTRACTORS[spec.answer_extractor]
     out = []
@@ -169,7 +174,9 @@ def _generate(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[Sam
     return out
 
 
-def _multiple_choice(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[Sample, Outcome | None]]:
+def _multiple_choice(
+    spec: TaskSpec, model: Model, items: list[Item]
+) -> list[tuple[Sample, Outcome | None]]:
     requests = [
         LoglikelihoodRequest(item.prompt, spec.target_delimiter + choice)
         for item in items
@@ -196,12 +203,18 @@ def _multiple_choice(spec: TaskSpec, model: Model, items: list[Item]) -> list[tu
             },
             error=error,
         )
-        outcome = None if error else Outcome(choices=item.choices, choice_logprobs=logprobs, gold=item.gold)
+        outcome = (
+            None
+            if error
+            else Outcome(choices=item.choices, choice_logprobs=logprobs, gold=item.gold)
+        )
         out.append((sample, outcome))
     return out
 
 
-def _perplexity(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[Sample, Outcome | None]]:
+def _perplexity(
+    spec: TaskSpec, model: Model, items: list[Item]
+) -> list[tuple[Sample, Outcome | None]]:
     results = model.loglikelihood_rolling([RollingRequest(item.text) for item in items])
     out = []
     for item, res in zip(items, results, strict=True):
@@ -211,12 +224,21 @@ def _perplexity(spec: TaskSpec, model: Model, items: list[Item]) -> list[tuple[S
             spec,
             item,
             prompt="",
-            result={"logprob": res.logprob, "n_tokens": res.n_tokens, "n_words": n_words, "n_bytes": n_bytes},
+            result={
+                "logprob": res.logprob,
+                "n_tokens": res.n_tokens,
+                "n_words": n_words,
+                "n_bytes": n_bytes,
+            },
             prompt_tokens=res.n_tokens,
             error=res.error,
         )
-        outcome = None if res.error else Outcome(
-            logprob=res.logprob, n_tokens=res.n_tokens, n_words=n_words, n_bytes=n_bytes
+        outcome = (
+            None
+            if res.error
+            else Outcome(
+                logprob=res.logprob, n_tokens=res.n_tokens, n_words=n_words, n_bytes=n_bytes
+            )
         )
         out.append((sample, outcome))
     return out
@@ -251,10 +273,22 @@ def aggregate_task(store: Store, run_id: str, spec: TaskSpec) -> dict[str, Any]:
         agg = summarize(metric, stats)
         rows.append(
             AggregateRow(
-                run_id=run_id, task=spec.name, metric=name, value=agg.value,
-                ci_low=agg.ci_low, ci_high=agg.ci_high, n=agg.n, n_failed=n_failed,
+                run_id=run_id,
+                task=spec.name,
+                metric=name,
+                value=agg.value,
+                ci_low=agg.ci_low,
+                ci_high=agg.ci_high,
+                n=agg.n,
+                n_failed=n_failed,
             )
         )
-        summary[name] = {"value": agg.value, "ci_low": agg.ci_low, "ci_high": agg.ci_high, "n": agg.n, "n_failed": n_failed}
+        summary[name] = {
+            "value": agg.value,
+            "ci_low": agg.ci_low,
+            "ci_high": agg.ci_high,
+            "n": agg.n,
+            "n_failed": n_failed,
+        }
     store.set_aggregates(run_id, spec.name, rows)
     return summary

@@ -66,7 +66,10 @@ def _item(spec: TaskSpec, idx: int, row: Row, sampler: FewShotSampler | None) ->
     if sampler is not None:
         for shot in sampler.shots(idx):
             shots.append(
-                (_get("prompt", render, spec.prompt, shot), _get("fewshot.target", render, spec.fewshot.target, shot))
+                (
+                    _get("prompt", render, spec.prompt, shot),
+                    _get("fewshot.target", render, spec.fewshot.target, shot),
+                )
             )
     prompt = build_prompt(
         prompt=_get("prompt", render, spec.prompt, row),

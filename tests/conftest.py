@@ -24,4 +24,3 @@ def embedded_dir() -> Path:
     from evalharness.models.embedded import embedded_model_dir
 
     return embedded_model_dir()
-

@@ -8,7 +8,9 @@ import sys
 from pathlib import Path
 
 
-def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
+def run_cli(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess:
     """The real console entry point in a subprocess, as a user runs it."""
     return subprocess.run(
         [sys.executable, "-m", "evalharness.cli", *args],

@@ -20,7 +20,11 @@ metrics: [{metric}]
 """
 
 
-def _write(tmp_path: Path, text: str, rows: str | None = '{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n') -> Path:
+def _write(
+    tmp_path: Path,
+    text: str,
+    rows: str | None = '{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n',
+) -> Path:
     if rows is not None:
         (tmp_path / "rows.jsonl").write_text(rows)
     path = tmp_path / "tiny.yaml"
@@ -39,26 +43,37 @@ def _fails_with(result, *needles: str) -> None:
 
 def test_malformed_yaml_names_file_and_line(tmp_path: Path, db_url: str) -> None:
     path = _write(tmp_path, "name: tiny\ndataset: [unclosed\n")
-    result = run_cli("run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report")
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report"
+    )
     _fails_with(result, str(path), "line", "malformed YAML")
 
 
 def test_unknown_metric_names_file_and_field(tmp_path: Path, db_url: str) -> None:
     path = _write(tmp_path, PIQA.format(data="rows.jsonl", metric="acc_nrom"))
-    result = run_cli("run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report")
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report"
+    )
     _fails_with(result, str(path), "metrics", "acc_nrom")
 
 
 def test_missing_dataset_field_names_row_and_field(tmp_path: Path, db_url: str) -> None:
-    rows = '{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n{"goal": "g", "sol1": "a", "label": 1}\n'
+    rows = (
+        '{"goal": "g", "sol1": "a", "sol2": "b", "label": 0}\n'
+        '{"goal": "g", "sol1": "a", "label": 1}\n'
+    )
     path = _write(tmp_path, PIQA.format(data="rows.jsonl", metric="acc"), rows=rows)
-    result = run_cli("run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report")
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report"
+    )
     _fails_with(result, str(path), "choices", "row 2", "sol2")
 
 
 def test_missing_data_file_is_named(tmp_path: Path, db_url: str) -> None:
     path = _write(tmp_path, PIQA.format(data="nowhere.jsonl", metric="acc"), rows=None)
-    result = run_cli("run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report")
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report"
+    )
     _fails_with(result, "nowhere.jsonl", "not found")
 
 
@@ -77,7 +92,9 @@ def test_unknown_names(args: tuple[str, ...], needle: str, db_url: str) -> None:
 
 def test_wrong_metric_for_output_type(tmp_path: Path, db_url: str) -> None:
     path = _write(tmp_path, PIQA.format(data="rows.jsonl", metric="bleu"))
-    result = run_cli("run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report")
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report"
+    )
     _fails_with(result, str(path), "bleu", "generate")
 
 

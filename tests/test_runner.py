@@ -96,7 +96,10 @@ def test_failed_samples_are_counted_not_scored(tmp_path: Path, db_url: str) -> N
     class Flaky(ScriptedModel):
         def generate(self, requests):
             good = super().generate(requests)
-            return [g if i % 2 else Generation(texts=(), error="HTTP 500 from server") for i, g in enumerate(good)]
+            return [
+                g if i % 2 else Generation(texts=(), error="HTTP 500 from server")
+                for i, g in enumerate(good)
+            ]
 
     task = _echo_task(tmp_path, n=6)
     out = evaluate(Flaky(_answers(6, right=6)), [str(task)], db=db_url)
@@ -122,8 +125,18 @@ def test_cli_run_json_and_listing(tmp_path: Path, db_url: str) -> None:
     task = _echo_task(tmp_path, n=4)
     out_json = tmp_path / "out.json"
     result = run_cli(
-        "run", "--model", "scripted", "--tasks", str(task), "--db", db_url, "--json", str(out_json),
-        "--tag", "nightly", cwd=tmp_path,
+        "run",
+        "--model",
+        "scripted",
+        "--tasks",
+        str(task),
+        "--db",
+        db_url,
+        "--json",
+        str(out_json),
+        "--tag",
+        "nightly",
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     data = json.loads(out_json.read_text())
@@ -133,7 +146,15 @@ def test_cli_run_json_and_listing(tmp_path: Path, db_url: str) -> None:
     runs = run_cli("list", "runs", "--db", db_url)
     assert data["run_id"] in runs.stdout and "nightly" in runs.stdout
     tasks = run_cli("list", "tasks")
-    for name in ("wikitext2", "piqa", "gsm8k", "flores_en_de", "flores_en_fr", "summeval_cnndm", "xquad_en"):
+    for name in (
+        "wikitext2",
+        "piqa",
+        "gsm8k",
+        "flores_en_de",
+        "flores_en_fr",
+        "summeval_cnndm",
+        "xquad_en",
+    ):
         assert name in tasks.stdout
 
 
@@ -148,4 +169,6 @@ def test_run_config_file(tmp_path: Path, db_url: str) -> None:
     bad = tmp_path / "bad.yaml"
     bad.write_text("model: scripted\nlimt: 2\n")
     result = run_cli("run", str(bad), "--db", db_url)
-    assert result.returncode == 2 and f"{bad}: limt: Extra inputs are not permitted" in result.stderr
+    assert (
+        result.returncode == 2 and f"{bad}: limt: Extra inputs are not permitted" in result.stderr
+    )

@@ -33,4 +33,6 @@ def load_model(spec: str, **options: Any) -> Model:
         from evalharness.models.scripted import ScriptedModel
 
         return ScriptedModel()
-    raise ConfigError(f"unknown model spec {spec!r} (use embedded, hf:<path-or-hub-id> or scripted)")
+    raise ConfigError(
+        f"unknown model spec {spec!r} (use embedded, hf:<path-or-hub-id> or scripted)"
+    )

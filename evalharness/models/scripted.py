@@ -28,7 +28,9 @@ def _unit(text: str) -> float:
 class ScriptedModel:
     capabilities = frozenset({"generate", "loglikelihood", "loglikelihood_rolling"})
 
-    def __init__(self, answers: Mapping[str, str] | None = None, default: str = "", name: str = "scripted") -> None:
+    def __init__(
+        self, answers: Mapping[str, str] | None = None, default: str = "", name: str = "scripted"
+    ) -> None:
         self.answers = dict(answers or {})  # rendered prompt text -> generation
         self.default = default
         self.name = name
@@ -39,7 +41,9 @@ class ScriptedModel:
         out = []
         for request in requests:
             text = self.answers.get(prompt_text(request.prompt), self.default)
-            out.append(Generation(texts=(text,) * request.sampling.n, completion_tokens=len(text.split())))
+            out.append(
+                Generation(texts=(text,) * request.sampling.n, completion_tokens=len(text.split()))
+            )
         return out
 
     def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
