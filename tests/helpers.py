@@ -7,6 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
+REPO = Path(__file__).resolve().parent.parent
+SHARED_DATA = REPO.parent / "shared" / "data"  # the project's read-only data, beside the clone
+
 
 def run_cli(
     *args: str, cwd: Path | None = None, env: dict[str, str] | None = None

@@ -18,7 +18,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 
 def test_wikitext_perplexity_matches_a_hand_computation(embedded_dir: Path, db_url: str) -> None:
-    """Token, word and byte perplexity and bits per byte of one article, from one plain forward pass."""
+    """Token/word/byte perplexity and bits per byte of one article from one plain forward pass."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     out = evaluate("embedded", ["wikitext2"], limit=1, db=db_url)["results"]["wikitext2"]
@@ -27,7 +27,8 @@ def test_wikitext_perplexity_matches_a_hand_computation(embedded_dir: Path, db_u
     model = AutoModelForCausalLM.from_pretrained(embedded_dir, dtype=torch.float32).eval()
     tokens = tokenizer(row["text"], add_special_tokens=False).input_ids
     assert len(tokens) < 8192  # one window: the plain forward pass sees what the harness saw
-    prefix = tokenizer.bos_token_id if tokenizer.bos_token_id is not None else tokenizer.eos_token_id
+    bos, eos = tokenizer.bos_token_id, tokenizer.eos_token_id
+    prefix = bos if bos is not None else eos
     ids = torch.tensor([[prefix, *tokens]])
     with torch.inference_mode():
         logits = model(ids).logits[0, :-1].double()
@@ -51,9 +52,7 @@ def test_multiple_choice_accuracy_same_with_and_without_shared_contexts(db_url: 
     plain = evaluate("embedded", ["piqa"], limit=24, db=db_url, model_args={"share_context": False})
     assert shared["results"]["piqa"] == plain["results"]["piqa"]
     store = open_store(db_url)
-    for a, b in zip(
-        store.samples(shared["run_id"]), store.samples(plain["run_id"]), strict=True
-    ):
+    for a, b in zip(store.samples(shared["run_id"]), store.samples(plain["run_id"]), strict=True):
         assert a.result["logprobs"] == pytest.approx(b.result["logprobs"], abs=1e-4)
     assert 0.4 <= shared["results"]["piqa"]["acc"]["value"] <= 1.0
 
@@ -61,7 +60,13 @@ def test_multiple_choice_accuracy_same_with_and_without_shared_contexts(db_url: 
 def test_every_bundled_task_runs_end_to_end(db_url: str, tmp_path: Path) -> None:
     out = evaluate("embedded", ["all"], limit=2, db=db_url)
     expected = {
-        "wikitext2", "piqa", "gsm8k", "flores_en_de", "flores_en_fr", "summeval_cnndm", "xquad_en",
+        "wikitext2",
+        "piqa",
+        "gsm8k",
+        "flores_en_de",
+        "flores_en_fr",
+        "summeval_cnndm",
+        "xquad_en",
     }
     assert set(out["results"]) == expected
     for task, metrics in out["results"].items():

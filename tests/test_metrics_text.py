@@ -15,8 +15,9 @@ from rouge_score import rouge_scorer
 from evalharness.errors import DataError
 from evalharness.metrics import METRICS, Outcome, get_metric
 from evalharness.metrics.text import reference_streams
+from tests.helpers import SHARED_DATA
 
-DATA = Path("/work/shared/data")
+DATA = SHARED_DATA
 WMT = DATA / "wmt-mqm-ted-ende"
 SUMMEVAL = DATA / "summeval"
 N_SEG = 50
