@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from evalharness.cache import CachedModel, ResponseCache
 from evalharness.models import load_model
 from evalharness.models.base import Model
-from evalharness.runner import RunOptions, execute, load_specs, start_run
+from evalharness.runner import RunOptions, execute, expand, load_specs, start_run
 from evalharness.store import open_store
 
 
@@ -18,25 +19,40 @@ def evaluate(
     limit: int | None = None,
     db: str | None = None,
     model_args: dict[str, Any] | None = None,
+    sampling: dict[str, Any] | None = None,
     tags: Sequence[str] = (),
+    cache: bool | ResponseCache = True,
+    chunk_size: int = 64,
     progress: bool | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
+    ``sampling`` overrides every generation task's settings (a list value is a sweep);
+    ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir).
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}}`` where an aggregate
     has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``.
     """
-    options = RunOptions(tasks=list(tasks), limit=limit, tags=list(tags), progress=progress)
-    load_specs(options.tasks)  # fail on a bad task file before loading any model
+    options = RunOptions(
+        tasks=list(tasks),
+        limit=limit,
+        tags=list(tags),
+        progress=progress,
+        sampling=dict(sampling or {}),
+        chunk_size=chunk_size,
+    )
+    expand(load_specs(options.tasks), options.sampling)  # fail on bad input before loading a model
     store = open_store(db)
     model_args = dict(model_args or {})
     backend = load_model(model, **model_args) if isinstance(model, str) else model
     spec = model if isinstance(model, str) else backend.name
-    run = start_run(store, spec, backend, options, {"model_args": model_args})
-    return {"run_id": run.id, "results": execute(store, run, backend, options)}
+    config = {"model_args": model_args, "sampling": options.sampling, "cache": bool(cache)}
+    run = start_run(store, spec, backend, options, config)
+    return {"run_id": run.id, "results": execute(store, run, _cached(backend, cache), options)}
 
 
-def resume(run_id: str, *, db: str | None = None, progress: bool | None = None) -> dict[str, Any]:
+def resume(
+    run_id: str, *, db: str | None = None, model: Model | None = None, progress: bool | None = None
+) -> dict[str, Any]:
     """Finish a stored run that was interrupted: only the missing samples are sent to the model."""
     store = open_store(db)
     run = store.get_run(run_id)
@@ -45,6 +61,14 @@ def resume(run_id: str, *, db: str | None = None, progress: bool | None = None) 
         limit=run.config.get("limit"),
         tags=list(run.tags),
         progress=progress,
+        sampling=dict(run.config.get("sampling", {})),
     )
-    backend = load_model(run.model, **run.config.get("model_args", {}))
+    backend = model or load_model(run.model, **run.config.get("model_args", {}))
+    backend = _cached(backend, run.config.get("cache", True))
     return {"run_id": run.id, "results": execute(store, run, backend, options)}
+
+
+def _cached(model: Model, cache: bool | ResponseCache) -> Model:
+    if cache is False:
+        return model
+    return CachedModel(model, cache if isinstance(cache, ResponseCache) else ResponseCache())

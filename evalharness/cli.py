@@ -58,6 +58,14 @@ def run(
         int | None, typer.Option(min=2, help="context window for scoring")
     ] = None,
     tag: Annotated[list[str] | None, typer.Option(help="tag the run (repeatable)")] = None,
+    sampling: Annotated[
+        str | None,
+        typer.Option(help="e.g. temperature=0.7,top_p=0.9,seed=1; a [list] sweeps; best_of_n=4"),
+    ] = None,
+    cache: Annotated[bool, typer.Option(help="reuse identical earlier responses")] = True,
+    chunk_size: Annotated[
+        int, typer.Option(min=1, help="samples per model call, each stored as it ends")
+    ] = 64,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
@@ -65,6 +73,7 @@ def run(
     from evalharness import api
     from evalharness.config import RunSpec, load_run_spec
     from evalharness.report import write_report
+    from evalharness.sampling import parse_overrides
     from evalharness.store import open_store
 
     if resume:
@@ -87,6 +96,9 @@ def run(
             db=db,
             model_args=model_args,
             tags=_split(tag) or list(spec.tags),
+            sampling={**spec.sampling, **parse_overrides(sampling or "")},
+            cache=cache,
+            chunk_size=chunk_size,
         )
     print_results(result["run_id"], result["results"])
     if json_out:

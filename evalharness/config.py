@@ -50,6 +50,45 @@ class FewShotSpec(Spec):
     seed: int = 1234
 
 
+class RagSpec(Spec):
+    """Retrieval in front of the model: passages found for each row go into its prompt context.
+
+    ``retriever: none`` keeps the block (gold ids, stored fields) but retrieves nothing: the
+    RAG-off baseline of the same task.
+    """
+
+    corpus: str  # a JSONL of passages {id, text, title?} or a folder of .txt files (task-relative)
+    chunk_size: int = Field(200, ge=1)  # words per chunk; folders of .txt files only
+    chunk_overlap: int = Field(40, ge=0)  # words shared by consecutive chunks
+    retriever: str = "bm25"  # none | bm25 | dense | hybrid
+    k: int = Field(5, ge=1)  # passages retrieved per row
+    query: str = "{{ question }}"  # template: the search query of a row
+    gold: str | None = None  # expression: the gold passage id, or a list of ids (retrieval metrics)
+    passages_field: str = "passages"  # the templates see the hits as a list of {id, score, text}
+
+    @field_validator("retriever")
+    @classmethod
+    def _known_retriever(cls, name: str) -> str:
+        from evalharness.rag.retrievers import RETRIEVER_NAMES
+
+        if name not in RETRIEVER_NAMES:
+            raise ValueError(f"unknown retriever {name!r} (known: {', '.join(RETRIEVER_NAMES)})")
+        return name
+
+    @field_validator("passages_field")
+    @classmethod
+    def _identifier(cls, name: str) -> str:
+        if not name.isidentifier():
+            raise ValueError(f"{name!r} is not a name a template can use")
+        return name
+
+    @model_validator(mode="after")
+    def _overlap_below_size(self) -> RagSpec:
+        if self.chunk_overlap >= self.chunk_size:
+            raise ValueError("chunk_overlap must be smaller than chunk_size")
+        return self
+
+
 class TaskSpec(Spec):
     name: str
     description: str = ""
@@ -70,6 +109,7 @@ class TaskSpec(Spec):
     generation: Sampling = Field(default_factory=Sampling)
     metrics: tuple[str, ...]
     limit: int | None = Field(None, ge=1)  # default row cap of the task itself
+    rag: RagSpec | None = None  # retrieval-augmented prompts (evalharness/rag/)
 
     @field_validator("metrics")
     @classmethod
@@ -173,6 +213,7 @@ class RunSpec(Spec):
     tasks: tuple[str, ...] = ("all",)
     limit: int | None = Field(None, ge=1)
     tags: tuple[str, ...] = ()
+    sampling: dict[str, Any] = Field(default_factory=dict)  # the settings the model ships with
 
 
 def load_run_spec(path: Path) -> RunSpec:

@@ -7,6 +7,7 @@ A prompt is either a string (completion format) or a tuple of chat messages
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from pydantic import ConfigDict
 from pydantic.dataclasses import dataclass as checked_dataclass
@@ -43,13 +44,14 @@ class GenerateRequest:
 
 @dataclass(frozen=True)
 class Generation:
-    texts: tuple[
-        str, ...
-    ]  # n samples; texts[0] is the answer scored unless a selector picks another
+    # n samples; texts[0] is the answer scored unless a best-of-n selector picks another
+    texts: tuple[str, ...]
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
     error: str | None = None
+    # Backend extras (remote: attempts, total_s, ttft_s, cost_usd); not part of equality.
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
 
 
 @dataclass(frozen=True)

@@ -27,8 +27,10 @@ from evalharness.metrics.base import Outcome
 from evalharness.metrics.stats import summarize
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
 from evalharness.prompts import prompt_text
+from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from evalharness.samples import Item, build_items
+from evalharness.sampling import mean_logprob_choice, variants
 from evalharness.store import AggregateRow, Run, Sample, Store, now
 
 NEEDS = {"generate": GENERATE, "multiple_choice": LOGLIKELIHOOD, "perplexity": ROLLING}
@@ -40,6 +42,7 @@ class RunOptions:
     tasks: list[str] = field(default_factory=lambda: ["all"])
     limit: int | None = None
     chunk_size: int = 64  # samples per model call; each chunk is stored before the next starts
+    sampling: dict[str, Any] = field(default_factory=dict)  # overrides; lists are sweeps
     tags: list[str] = field(default_factory=list)
     progress: bool | None = None  # None: only on a terminal
 
@@ -75,13 +78,29 @@ def load_specs(names: list[str]) -> list[tuple[TaskSpec, Path, Path]]:
     return loaded
 
 
-def check_capabilities(model: Model, specs: list[TaskSpec]) -> None:
-    for spec in specs:
-        need = NEEDS[spec.output_type]
-        if need not in model.capabilities:
+def expand(
+    tasks: list[tuple[TaskSpec, Path, Path]], overrides: dict[str, Any]
+) -> list[tuple[TaskSpec, dict[str, Any], Path, Path]]:
+    """Each task with its sampling settings applied; a sweep gives one named variant per point."""
+    out = []
+    for spec, base, path in tasks:
+        if spec.output_type != "generate":
+            out.append((spec, {}, base, path))
+            continue
+        for suffix, sampling, settings in variants(spec.generation, overrides):
+            update = {"name": spec.name + suffix, "generation": sampling}
+            out.append((spec.model_copy(update=update), settings, base, path))
+    return out
+
+
+def check_capabilities(model: Model, tasks: list[tuple[TaskSpec, dict[str, Any]]]) -> None:
+    for spec, settings in tasks:
+        needs = {NEEDS[spec.output_type]} | ({LOGLIKELIHOOD} if "best_of_n" in settings else set())
+        for need in sorted(needs - model.capabilities):
+            why = "best-of-n selection by log-likelihood" if need != NEEDS[spec.output_type] else ""
             raise ModelError(
-                f"task {spec.name!r} needs {need} but model {model.name!r} offers only "
-                f"{', '.join(sorted(model.capabilities))}"
+                f"task {spec.name!r} needs {need}{f' ({why})' if why else ''} but model "
+                f"{model.name!r} offers only {', '.join(sorted(model.capabilities))}"
             )
 
 
@@ -102,17 +121,17 @@ def start_run(
 
 def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[str, dict[str, Any]]:
     """Run (or resume) every task of ``run``; returns {task: {metric: aggregate dict}}."""
-    tasks = load_specs(options.tasks)
-    check_capabilities(model, [spec for spec, _, _ in tasks])
+    tasks = expand(load_specs(options.tasks), options.sampling)
+    check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
     started = time.perf_counter()
     store.update_run(run.id, status="running")
     results: dict[str, dict[str, Any]] = {}
     try:
-        for spec, base, path in tasks:
+        for spec, settings, base, path in tasks:
             items = build_items(spec, base, path, options.limit)
             done = store.done_indices(run.id, spec.name)
             pending = [item for item in items if item.idx not in done]
-            _run_items(store, run.id, spec, model, pending, options)
+            _run_items(store, run.id, spec, settings, model, pending, options)
             results[spec.name] = aggregate_task(store, run.id, spec)
     except BaseException:
         store.update_run(run.id, status="failed")
@@ -131,13 +150,19 @@ def _progress(total: int, desc: str, enabled: bool | None) -> Any:
 
 
 def _run_items(
-    store: Store, run_id: str, spec: TaskSpec, model: Model, items: list[Item], options: RunOptions
+    store: Store,
+    run_id: str,
+    spec: TaskSpec,
+    settings: dict[str, Any],
+    model: Model,
+    items: list[Item],
+    options: RunOptions,
 ) -> None:
     metrics = [get_metric(name) for name in spec.metrics]
     with _progress(len(items), spec.name, options.progress) as bar:
         for start in range(0, len(items), options.chunk_size):
             chunk = items[start : start + options.chunk_size]
-            pairs = RESPONDERS[spec.output_type](spec, model, chunk)
+            pairs = RESPONDERS[spec.output_type](spec, settings, model, chunk)
             _score(pairs, metrics)
             for sample, _ in pairs:
                 sample.run_id = run_id
@@ -150,32 +175,62 @@ def _base_sample(spec: TaskSpec, item: Item, **fields: Any) -> Sample:
 
 
 def _generate(
-    spec: TaskSpec, model: Model, items: list[Item]
+    spec: TaskSpec, settings: dict[str, Any], model: Model, items: list[Item]
 ) -> list[tuple[Sample, Outcome | None]]:
     requests = [GenerateRequest(item.prompt, spec.generation) for item in items]
     extract = EXTRACTORS[spec.answer_extractor]
+    generations = model.generate(requests)
+    chosen = _select_best(model, items, generations) if "best_of_n" in settings else {}
     out = []
-    for item, gen in zip(items, model.generate(requests), strict=True):
-        answer = extract(gen.texts[0]) if gen.error is None else None
+    for i, (item, gen) in enumerate(zip(items, generations, strict=True)):
+        text = gen.texts[chosen.get(i, 0)] if gen.texts else None
+        answer = extract(text) if gen.error is None and text is not None else None
+        result: dict[str, Any] = {"texts": list(gen.texts), "answer": answer}
+        if i in chosen:
+            result["selected"] = chosen[i]
         sample = _base_sample(
             spec,
             item,
             prompt=prompt_text(item.prompt),
-            output=gen.texts[0] if gen.texts else None,
+            output=text,
             reference=list(item.references),
-            result={"texts": list(gen.texts), "answer": answer},
+            result={**result, **rag_record(spec.rag, item.retrieved, item.gold_passages)},
             latency_s=gen.latency_s,
             prompt_tokens=gen.prompt_tokens,
             completion_tokens=gen.completion_tokens,
             error=gen.error,
         )
-        outcome = None if gen.error else Outcome(prediction=answer, references=item.references)
+        outcome = None if gen.error else Outcome(
+            prediction=answer,
+            references=item.references,
+            retrieved_ids=tuple(hit.id for hit in item.retrieved),
+            gold_ids=item.gold_passages,
+        )
         out.append((sample, outcome))
     return out
 
 
+def _select_best(model: Model, items: list[Item], generations: list[Any]) -> dict[int, int]:
+    """Best-of-N: index of the candidate with the highest mean token log-likelihood, per item."""
+    asks = [
+        (i, LoglikelihoodRequest(item.prompt, text))
+        for i, (item, gen) in enumerate(zip(items, generations, strict=True))
+        if gen.error is None
+        for text in gen.texts
+    ]
+    scored = iter(model.loglikelihood([request for _, request in asks]))
+    chosen = {}
+    for i, gen in enumerate(generations):
+        if gen.error is None:
+            results = [next(scored) for _ in gen.texts]
+            chosen[i] = mean_logprob_choice(
+                list(gen.texts), [r.logprob for r in results], [r.n_tokens for r in results]
+            )
+    return chosen
+
+
 def _multiple_choice(
-    spec: TaskSpec, model: Model, items: list[Item]
+    spec: TaskSpec, settings: dict[str, Any], model: Model, items: list[Item]
 ) -> list[tuple[Sample, Outcome | None]]:
     requests = [
         LoglikelihoodRequest(item.prompt, spec.target_delimiter + choice)
@@ -213,7 +268,7 @@ def _multiple_choice(
 
 
 def _perplexity(
-    spec: TaskSpec, model: Model, items: list[Item]
+    spec: TaskSpec, settings: dict[str, Any], model: Model, items: list[Item]
 ) -> list[tuple[Sample, Outcome | None]]:
     results = model.loglikelihood_rolling([RollingRequest(item.text) for item in items])
     out = []

@@ -6,6 +6,7 @@ as they finish, so a crash loses nothing finished and a resumed run does only wh
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -165,7 +166,13 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+# Modules whose tables live on ``Base`` too; imported before ``create_all`` so every store has them.
+TABLE_MODULES: tuple[str, ...] = ()
+
+
 def open_store(url: str | None = None) -> Store:
+    for module in TABLE_MODULES:
+        importlib.import_module(module)
     url = database_url(url)
     try:
         engine = create_engine(url)

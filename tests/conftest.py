@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Responses cached by tests stay in this session (the embedded model's conversion is shared).
+os.environ.setdefault(
+    "EVALHARNESS_RESPONSE_CACHE",
+    os.path.join(tempfile.mkdtemp(prefix="evalharness-test-cache-"), "responses.sqlite"),
+)
 
 
 @pytest.fixture

@@ -7,6 +7,7 @@ a real model. Log-likelihoods come from a hash of the text, so they are stable a
 from __future__ import annotations
 
 import hashlib
+import json
 from collections.abc import Mapping
 
 from evalharness.prompts import prompt_text
@@ -35,6 +36,9 @@ class ScriptedModel:
         self.default = default
         self.name = name
         self.calls: list[str] = []  # which method was called with how many requests, for tests
+        # The cache identity: two scripted models with other answers must not share responses.
+        script = json.dumps([sorted(self.answers.items()), default], ensure_ascii=False)
+        self.fingerprint = f"{name}#{hashlib.sha256(script.encode()).hexdigest()[:16]}"
 
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
         self.calls.append(f"generate:{len(requests)}")
