@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 
 from evalharness.prompts import prompt_text
@@ -30,11 +31,18 @@ class ScriptedModel:
     capabilities = frozenset({"generate", "loglikelihood", "loglikelihood_rolling"})
 
     def __init__(
-        self, answers: Mapping[str, str] | None = None, default: str = "", name: str = "scripted"
+        self,
+        answers: Mapping[str, str] | None = None,
+        default: str = "",
+        name: str = "scripted",
+        delay_s: float = 0.0,
+        log_path: str | None = None,
     ) -> None:
         self.answers = dict(answers or {})  # rendered prompt text -> generation
         self.default = default
         self.name = name
+        self.delay_s = delay_s  # per generate call: lets a test kill a run mid-way
+        self.log_path = log_path  # every generated prompt is appended here (one JSON line each)
         self.calls: list[str] = []  # which method was called with how many requests, for tests
         # The cache identity: two scripted models with other answers must not share responses.
         script = json.dumps([sorted(self.answers.items()), default], ensure_ascii=False)
@@ -42,6 +50,10 @@ class ScriptedModel:
 
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
         self.calls.append(f"generate:{len(requests)}")
+        time.sleep(self.delay_s)
+        if self.log_path:
+            with open(self.log_path, "a", encoding="utf-8") as log:
+                log.writelines(json.dumps(prompt_text(r.prompt)) + "\n" for r in requests)
         out = []
         for request in requests:
             text = self.answers.get(prompt_text(request.prompt), self.default)
