@@ -144,9 +144,14 @@ def report_(
         typer.echo(f"wrote {path}")
 
 
+# Commands that live beside the modules they drive; each module adds its own to the app.
+from evalharness.app_cli import register as register_app  # noqa: E402
 from evalharness.gate_cli import register as register_gate  # noqa: E402
+from evalharness.judges.cli import register as register_judges  # noqa: E402
+from evalharness.meta.cli import register as register_meta  # noqa: E402
 
-register_gate(app)
+for register in (register_gate, register_judges, register_meta, register_app):
+    register(app)
 
 
 def main() -> None:

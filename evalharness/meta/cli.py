@@ -1,0 +1,161 @@
+"""The ``ratings`` and ``calibrate`` commands; ``register(app)`` adds them to the CLI.
+
+Heavy imports (pandas, scipy, the store) happen inside the commands so that the CLI starts fast.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from evalharness.errors import ConfigError
+
+DbOption = Annotated[
+    str | None,
+    typer.Option(
+        "--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)"
+    ),
+]
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(help="folder holding the shared data sets (default: ../shared/data)"),
+]
+
+ratings_app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Human ratings: import them (a file or a shared data set) and export them.",
+)
+
+IMPORT_HELP = """Import ratings from FILE (CSV or JSONL, one rating per row) or a shared set.
+
+\b
+FILE columns (see evalharness/meta/ratings_file.py):
+  required: item_id, annotator, criterion, and score and/or label
+  rating:   rubric (default "default"), comment, annotator_kind
+            (human | judge | metric; default human), annotator_name
+  item:     dataset (default --dataset, else the file name), group_id,
+            system_id, source, context, response, response_b,
+            reference (text, or a JSON list of texts), extra (JSON object),
+            run_id, task, sample_idx
+A changed rating is stored as a new row superseding the old one.
+
+\b
+--dataset NAME without FILE imports a shared human-judgment set: summeval,
+unieval-meta, realsumm, wmt-mqm-ted-ende, llmbar-pairwise, pandalm-testset.
+"""
+
+
+@ratings_app.command("import", help=IMPORT_HELP)
+def import_(
+    file: Annotated[
+        Path | None, typer.Argument(metavar="FILE", help="CSV or JSONL ratings file")
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(help="shared set to import; with FILE: dataset of rows that name none"),
+    ] = None,
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    from evalharness.meta.importers import import_dataset
+    from evalharness.meta.ratings_file import import_file
+    from evalharness.store import open_store
+
+    if file is None and dataset is None:
+        raise ConfigError("ratings import: give a FILE or --dataset NAME")
+    store = open_store(db)
+    if file is not None:
+        result = import_file(store, file, dataset)
+    else:
+        result = import_dataset(store, str(dataset), data_dir)
+    typer.echo(
+        f"{result.dataset}: {result.items} items ({result.new_items} new), "
+        f"{result.ratings} ratings ({result.new_ratings} rows written)"
+    )
+
+
+@ratings_app.command("export")
+def export(
+    out: Annotated[Path, typer.Argument(help="CSV file to write")],
+    dataset: Annotated[str | None, typer.Option(help="only this dataset")] = None,
+    all_versions: Annotated[
+        bool, typer.Option(help="include superseded ratings (audit trail)")
+    ] = False,
+    db: DbOption = None,
+) -> None:
+    """Export ratings with their items to CSV, in the columns that `ratings import` reads."""
+    from evalharness.meta.ratings_file import export_csv
+    from evalharness.store import open_store
+
+    n = export_csv(open_store(db), out, dataset, all_versions)
+    typer.echo(f"wrote {n} ratings to {out}")
+
+
+def calibrate(
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="summeval | unieval-meta | realsumm | wmt-mqm-ted-ende | llmbar-pairwise | "
+            "pandalm-testset, or any dataset with ratings in the store"
+        ),
+    ],
+    rubric: Annotated[
+        str | None,
+        typer.Option(help="only the human and judge ratings under this rubric (judge tables)"),
+    ] = None,
+    json_out: Annotated[
+        Path | None, typer.Option("--json", help="also write the tables as JSON here")
+    ] = None,
+    n_boot: Annotated[int, typer.Option(min=1, help="bootstrap resamples per CI")] = 1000,
+    seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
+    limit: Annotated[
+        int | None, typer.Option(min=1, help="only the first N groups (documents, segments)")
+    ] = None,
+    out: Annotated[Path, typer.Option(help="reports folder")] = Path("reports"),
+    data_dir: DataDirOption = None,
+    db: DbOption = None,
+) -> None:
+    """Meta-evaluation tables with 95% CIs: metrics and judges against human ratings.
+
+    Imports the dataset into the store first if it is not there. Prints the tables and writes
+    them as JSON to reports/meta/<dataset>.json (and --json OUT).
+    """
+    from evalharness.meta.judge_tables import format_tables
+    from evalharness.meta.tables import calibrate as compute
+    from evalharness.store import open_store
+
+    result = compute(
+        open_store(db),
+        dataset,
+        rubric=rubric,
+        n_boot=n_boot,
+        seed=seed,
+        limit=limit,
+        data_dir=data_dir,
+    )
+    if result["imported"]:
+        imp = result["imported"]
+        typer.echo(f"imported {dataset}: {imp['items']} items, {imp['ratings']} ratings")
+    if not result["tables"]:
+        typer.echo(f"no tables for {dataset}" + (f" rubric {rubric}" if rubric else ""))
+    for line in format_tables(result):
+        typer.echo(line)
+    text = json.dumps(result, indent=2) + "\n"
+    name = dataset + (f"-{rubric}" if rubric else "") + (f"-limit{limit}" if limit else "")
+    targets = [out / "meta" / f"{name.replace('/', '_')}.json"]
+    if json_out is not None:
+        targets.append(json_out)
+    for path in targets:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text, encoding="utf-8")
+        typer.echo(f"wrote {path}")
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``ratings import|export`` and ``calibrate`` to the ``evalharness`` app."""
+    app.add_typer(ratings_app, name="ratings")
+    app.command("calibrate")(calibrate)
