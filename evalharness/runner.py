@@ -6,6 +6,7 @@ A run is resumable: items whose sample rows are already stored are not sent agai
 from __future__ import annotations
 
 import contextlib
+import math
 import re
 import subprocess
 import sys
@@ -24,7 +25,7 @@ from evalharness.errors import ModelError
 from evalharness.extract import EXTRACTORS
 from evalharness.metrics import get_metric
 from evalharness.metrics.base import Outcome
-from evalharness.metrics.stats import summarize
+from evalharness.metrics.stats import Aggregate, summarize
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
 from evalharness.prompts import prompt_text
 from evalharness.rag.pipeline import rag_record
@@ -33,6 +34,7 @@ from evalharness.samples import Item, build_items
 from evalharness.sampling import mean_logprob_choice, variants
 from evalharness.store import AggregateRow, Run, Sample, Store, now
 
+NO_SAMPLES = Aggregate(math.nan, math.nan, math.nan, 0)  # every sample failed: nothing to score
 NEEDS = {"generate": GENERATE, "multiple_choice": LOGLIKELIHOOD, "perplexity": ROLLING}
 _WHITESPACE = re.compile(r"\s+")
 
@@ -185,7 +187,7 @@ def _generate(
     for i, (item, gen) in enumerate(zip(items, generations, strict=True)):
         text = gen.texts[chosen.get(i, 0)] if gen.texts else None
         answer = extract(text) if gen.error is None and text is not None else None
-        result: dict[str, Any] = {"texts": list(gen.texts), "answer": answer}
+        result: dict[str, Any] = {"texts": list(gen.texts), "answer": answer, **_meta(gen)}
         if i in chosen:
             result["selected"] = chosen[i]
         sample = _base_sample(
@@ -208,6 +210,11 @@ def _generate(
         )
         out.append((sample, outcome))
     return out
+
+
+def _meta(gen: Any) -> dict[str, Any]:
+    """Backend extras worth keeping per sample: attempts, time to first token, cost."""
+    return {"meta": gen.meta} if gen.meta else {}
 
 
 def _select_best(model: Model, items: list[Item], generations: list[Any]) -> dict[int, int]:
@@ -324,8 +331,8 @@ def aggregate_task(store: Store, run_id: str, spec: TaskSpec) -> dict[str, Any]:
     rows, summary = [], {}
     for name in spec.metrics:
         metric = get_metric(name)
-        stats = np.array([s.stats[name] for s in ok], dtype=float)
-        agg = summarize(metric, stats)
+        stats = [s.stats[name] for s in ok]
+        agg = summarize(metric, np.array(stats, dtype=float)) if stats else NO_SAMPLES
         rows.append(
             AggregateRow(
                 run_id=run_id,

@@ -1,7 +1,9 @@
 """Model spec strings -> backends. Heavy libraries load only when a backend is built.
 
 ``embedded`` (the offline default, SmolLM2-135M-Instruct), ``hf:<path-or-hub-id>``,
-``scripted`` (a deterministic stand-in for fast tests).
+``openai:<model>`` (any OpenAI-compatible API, see ``models/openai_api.py``),
+``scripted`` (a deterministic stand-in for fast tests). Each backend names the options it
+takes; any other option is a ``ConfigError`` naming it.
 """
 
 from __future__ import annotations
@@ -12,27 +14,53 @@ from evalharness.errors import ConfigError
 from evalharness.models.base import Model
 
 HF_OPTIONS = ("device", "dtype", "batch_size", "max_length", "revision", "share_context")
+OPENAI_OPTIONS = (
+    "base_url",
+    "api_key_env",
+    "max_concurrency",
+    "timeout_s",
+    "max_attempts",
+    "backoff_s",
+    "logprobs",
+    "prices",
+    "stream",
+    "extra_sampling",
+)
+SCRIPTED_OPTIONS = ("answers", "default", "delay_s", "log_path")
+SPECS = "embedded, hf:<path-or-hub-id>, openai:<model> or scripted"
+
+
+def _check_options(spec: str, options: dict[str, Any], allowed: tuple[str, ...]) -> None:
+    unknown = set(options) - set(allowed)
+    if unknown:
+        known = f"known: {', '.join(allowed)}" if allowed else "it takes none"
+        raise ConfigError(
+            f"model {spec!r}: unknown option(s) {', '.join(sorted(unknown))} ({known})"
+        )
 
 
 def load_model(spec: str, **options: Any) -> Model:
     kind, _, target = spec.partition(":")
-    unknown = set(options) - set(HF_OPTIONS)
-    if unknown:
-        raise ConfigError(f"model {spec!r}: unknown option(s) {', '.join(sorted(unknown))}")
     if spec == "embedded":
+        _check_options(spec, options, HF_OPTIONS)
         from evalharness.models.embedded import embedded_model_dir
         from evalharness.models.hf import HFModel
 
         folder = embedded_model_dir()
         return HFModel(str(folder), name=f"embedded:{folder.name}", **options)
     if kind == "hf" and target:
+        _check_options(spec, options, HF_OPTIONS)
         from evalharness.models.hf import HFModel
 
         return HFModel(target, **options)
+    if kind == "openai" and target:
+        _check_options(spec, options, OPENAI_OPTIONS)
+        from evalharness.models.openai_api import OpenAIModel
+
+        return OpenAIModel(target, **options)
     if spec == "scripted":
+        _check_options(spec, options, SCRIPTED_OPTIONS)
         from evalharness.models.scripted import ScriptedModel
 
-        return ScriptedModel()
-    raise ConfigError(
-        f"unknown model spec {spec!r} (use embedded, hf:<path-or-hub-id> or scripted)"
-    )
+        return ScriptedModel(**options)
+    raise ConfigError(f"unknown model spec {spec!r} (use {SPECS})")

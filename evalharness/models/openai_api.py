@@ -1,0 +1,341 @@
+"""Any OpenAI-compatible HTTP API (vLLM, TGI, llama.cpp server, Ollama, OpenAI) as a Model.
+
+Spec ``openai:<model>``; chat prompts go to ``/v1/chat/completions``, string prompts to
+``/v1/completions``. Requests run concurrently (``max_concurrency``) with per-request timeouts
+and retries (see ``http_retry``); a request that still fails comes back as a result with
+``error`` set, which the runner stores as a failed sample. The API key is read from the
+environment variable named by ``api_key_env`` at each call and is never stored or logged.
+
+Log-likelihoods (``logprobs=True``) need a server that echoes prompt log-probabilities from
+``/v1/completions`` with ``echo: true, logprobs: 1`` (llama.cpp, vLLM; not chat-only hosted
+APIs). The server's tokenizer decides the token boundaries, so a token that straddles the end
+of the context is counted in the continuation. Servers report no log-probability for the
+first prompt token, so a continuation scored after an empty context gets an error unless the
+server prepends a BOS token; a rolling log-likelihood leaves that first token unscored (its
+``n_tokens`` counts only scored tokens). Check a server's scores against a local backend once
+before trusting them: llama-cpp-python 0.3.36 echoes them one position late for models that add
+no BOS token (SmolLM2), a server bug no client can undo. Example::
+
+    model = OpenAIModel("smollm2", base_url="http://127.0.0.1:8000/v1", logprobs=True)
+    model.generate([GenerateRequest("The capital of France is")])
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import re
+import time
+from typing import Any
+
+import httpx
+
+from evalharness.errors import ConfigError, ModelError
+from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING
+from evalharness.models.http_retry import (
+    AttemptError,
+    Job,
+    Reply,
+    RetryPolicy,
+    run_sync,
+    send_all,
+)
+from evalharness.models.openai_scoring import (
+    assemble_stream,
+    choice_texts,
+    continuation_score,
+    echoed_tokens,
+    rolling_score,
+    stream_has_content,
+)
+from evalharness.requests import (
+    GenerateRequest,
+    Generation,
+    LoglikelihoodRequest,
+    LoglikelihoodResult,
+    RollingRequest,
+    RollingResult,
+    Sampling,
+)
+
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+CHAT, COMPLETIONS = "chat/completions", "completions"
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+log = logging.getLogger(__name__)
+
+
+class OpenAIModel:
+    """A model behind an OpenAI-compatible API. Options are described in ``__init__``."""
+
+    def __init__(
+        self,
+        model: str,
+        *,
+        base_url: str | None = None,
+        api_key_env: str = "OPENAI_API_KEY",
+        max_concurrency: int = 32,
+        timeout_s: float = 600.0,
+        max_attempts: int = 5,
+        backoff_s: float = 0.5,
+        logprobs: bool = False,
+        prices: dict[str, float] | None = None,
+        stream: bool = False,
+        extra_sampling: bool = False,
+    ) -> None:
+        """``base_url``: else ``$OPENAI_BASE_URL``, else OpenAI (``/v1`` is added to a bare
+        host). ``api_key_env``: the NAME of the variable holding the key. ``timeout_s``: per
+        attempt, without progress. ``backoff_s``: base of the exponential backoff.
+        ``logprobs``: the server echoes prompt log-probabilities (enables scoring).
+        ``prices``: $ per 1M tokens, ``{"prompt": .., "completion": ..}``. ``stream``: stream
+        generations and record the time to first token. ``extra_sampling``: send ``top_k``
+        (vLLM, llama.cpp accept it); without it a request with ``top_k`` is refused.
+        """
+        where = f"model openai:{model}"
+        if not model:
+            raise ConfigError("model spec 'openai:' needs a model name: openai:<model>")
+        if not isinstance(api_key_env, str) or not _ENV_NAME.fullmatch(api_key_env):
+            raise ConfigError(
+                f"{where}: api_key_env must be the NAME of an environment variable "
+                "(the key itself is read from the environment only)"
+            )
+        _check_number(where, "max_concurrency", max_concurrency, 1, integer=True)
+        _check_number(where, "timeout_s", timeout_s, 1e-3)
+        _check_number(where, "max_attempts", max_attempts, 1, integer=True)
+        _check_number(where, "backoff_s", backoff_s, 0.0)
+        for option, value in (("logprobs", logprobs), ("stream", stream)):
+            if not isinstance(value, bool):
+                raise ConfigError(f"{where}: {option} must be true or false, got {value!r}")
+        if not isinstance(extra_sampling, bool):
+            raise ConfigError(f"{where}: extra_sampling must be true or false")
+        self.prices = _check_prices(where, prices)
+        url = httpx.URL(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
+        if url.scheme not in ("http", "https") or not url.host:
+            raise ConfigError(f"{where}: base_url must be an http(s) URL, got {str(url)!r}")
+        if url.path in ("", "/"):
+            url = url.copy_with(path="/v1")
+        self.base_url = str(url.copy_with(query=None, fragment=None)).rstrip("/")
+        port = url.port or (443 if url.scheme == "https" else 80)
+        self.model = model
+        self.name = f"openai:{model}@{url.host}:{port}"
+        self.api_key_env = api_key_env
+        self.max_concurrency = max_concurrency
+        self.timeout_s = float(timeout_s)
+        self.policy = RetryPolicy(max_attempts=max_attempts, backoff_s=float(backoff_s))
+        self.stream = stream
+        self.extra_sampling = extra_sampling
+        scoring = {LOGLIKELIHOOD, ROLLING} if logprobs else set()
+        self.capabilities = frozenset({GENERATE, *scoring})
+        # Running totals over this object's life, for a caller that wants them in a run record.
+        self.usage = {"requests": 0, "failed": 0, "prompt_tokens": 0, "completion_tokens": 0}
+        self.cost_usd = 0.0
+
+    def __repr__(self) -> str:
+        return f"OpenAIModel({self.name!r})"
+
+    # -- generation -----------------------------------------------------------------------
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+        """One HTTP request per generate request (greedy ``n > 1`` is decoded once)."""
+        for i, request in enumerate(requests):
+            self._check_sampling(i, request.sampling)
+        jobs = [self._generate_job(r) for r in requests]
+        replies = self._send(jobs)
+        return [self._generation(r, reply) for r, reply in zip(requests, replies, strict=True)]
+
+    def _check_sampling(self, index: int, sampling: Sampling) -> None:
+        if sampling.top_k is not None and not self.extra_sampling:
+            raise ModelError(
+                f"{self.name}: request {index} sets top_k={sampling.top_k}, which the OpenAI API "
+                "cannot honour; set the model option extra_sampling: true for servers that "
+                "accept top_k (vLLM, llama.cpp) or remove top_k"
+            )
+
+    def _generate_job(self, request: GenerateRequest) -> Job:
+        s = request.sampling
+        chat = not isinstance(request.prompt, str)
+        n = 1 if s.greedy else s.n  # greedy samples are identical
+        body: dict[str, Any] = {
+            "model": self.model,
+            "temperature": s.temperature,
+            "max_tokens": s.max_tokens,
+        }
+        body["messages" if chat else "prompt"] = list(request.prompt) if chat else request.prompt
+        if s.top_p is not None:
+            body["top_p"] = s.top_p
+        if s.stop:
+            body["stop"] = list(s.stop)
+        if s.seed is not None:
+            body["seed"] = s.seed
+        if n > 1:
+            body["n"] = n
+        if s.top_k is not None:
+            body["top_k"] = s.top_k
+        if self.stream:
+            body["stream"] = True
+            body["stream_options"] = {"include_usage": True}
+
+        def parse(data: dict[str, Any]) -> tuple[str, ...]:
+            texts = choice_texts(data, chat)
+            if len(texts) != n:
+                raise AttemptError(
+                    f"server returned {len(texts)} choice(s) for n={n} (does it support n?)",
+                    retryable=False,
+                )
+            return tuple(texts) * (s.n // n)
+
+        job = Job(CHAT if chat else COMPLETIONS, body, parse)
+        if self.stream:
+            job.assemble = functools.partial(assemble_stream, chat=chat)
+            job.has_content = stream_has_content
+        return job
+
+    def _generation(self, request: GenerateRequest, reply: Reply) -> Generation:
+        meta: dict[str, Any] = {"attempts": reply.attempts, "total_s": reply.total_s}
+        if self.stream:
+            meta["ttft_s"] = reply.ttft_s
+        if reply.error is not None:
+            return Generation(texts=(), latency_s=reply.total_s, error=reply.error, meta=meta)
+        prompt_tokens = int(reply.usage.get("prompt_tokens") or 0)
+        completion_tokens = int(reply.usage.get("completion_tokens") or 0)
+        s = request.sampling
+        if s.greedy and s.n > 1:
+            completion_tokens *= s.n
+        if self.prices is not None:
+            meta["cost_usd"] = self._cost(reply.usage)
+        return Generation(
+            texts=reply.value,
+            prompt_tokens=prompt_tokens,
+            completion_tokens=completion_tokens,
+            latency_s=reply.latency_s,
+            meta=meta,
+        )
+
+    # -- scoring --------------------------------------------------------------------------
+
+    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+        """log P(continuation | context) from the echoed log-probabilities of context+cont."""
+        self._require(LOGLIKELIHOOD)
+        for i, request in enumerate(requests):
+            if not isinstance(request.context, str):
+                raise ModelError(
+                    f"{self.name}: request {i} has a chat context; /v1/completions scores text "
+                    "only, so use a task with format: completion with this backend"
+                )
+        jobs = []
+        for r in requests:
+            context: str = r.context  # type: ignore[assignment]  # checked above
+
+            def parse(data: dict[str, Any], ctx: str = context, cont: str = r.continuation) -> Any:
+                return continuation_score(echoed_tokens(data, ctx + cont), len(ctx))
+
+            jobs.append(Job(COMPLETIONS, self._echo_body(context + r.continuation), parse))
+        out = []
+        for reply in self._send(jobs):
+            if reply.error is not None:
+                out.append(LoglikelihoodResult(0.0, False, 0, error=reply.error))
+            else:
+                logprob, greedy, n_tokens = reply.value
+                out.append(LoglikelihoodResult(logprob, greedy, n_tokens))
+        return out
+
+    def loglikelihood_rolling(self, requests: list[RollingRequest]) -> list[RollingResult]:
+        """log P(text): the sum of every echoed token log-probability the server reports."""
+        self._require(ROLLING)
+        jobs = []
+        for r in requests:
+
+            def parse(data: dict[str, Any], text: str = r.text) -> Any:
+                return rolling_score(echoed_tokens(data, text))
+
+            jobs.append(Job(COMPLETIONS, self._echo_body(r.text), parse))
+        out = []
+        for reply in self._send(jobs):
+            if reply.error is not None:
+                out.append(RollingResult(0.0, 0, error=reply.error))
+            else:
+                out.append(RollingResult(*reply.value))
+        return out
+
+    def _require(self, capability: str) -> None:
+        if capability not in self.capabilities:
+            raise ModelError(
+                f"{self.name} cannot score {capability}: enable the option logprobs: true if "
+                "the server returns prompt log-probabilities (echo with logprobs)"
+            )
+
+    def _echo_body(self, prompt: str) -> dict[str, Any]:
+        # max_tokens 1, not 0: llama.cpp reads 0 as "until the context is full".
+        return {
+            "model": self.model,
+            "prompt": prompt,
+            "max_tokens": 1,
+            "temperature": 0.0,
+            "echo": True,
+            "logprobs": 1,
+        }
+
+    # -- transport ------------------------------------------------------------------------
+
+    def _send(self, jobs: list[Job]) -> list[Reply]:
+        if not jobs:
+            return []
+        started = time.perf_counter()
+        key = os.environ.get(self.api_key_env)
+        replies = run_sync(
+            lambda: send_all(
+                jobs,
+                base_url=self.base_url,
+                headers={"Authorization": f"Bearer {key}"} if key else {},
+                max_concurrency=self.max_concurrency,
+                timeout_s=self.timeout_s,
+                policy=self.policy,
+            )
+        )
+        failed = 0
+        for reply in replies:
+            if reply.error is not None:
+                failed += 1
+                if key:
+                    reply.error = reply.error.replace(key, "***")
+            self.usage["prompt_tokens"] += int(reply.usage.get("prompt_tokens") or 0)
+            self.usage["completion_tokens"] += int(reply.usage.get("completion_tokens") or 0)
+            self.cost_usd += self._cost(reply.usage) if self.prices else 0.0
+        self.usage["requests"] += len(jobs)
+        self.usage["failed"] += failed
+        log.info(
+            "%s: %d request(s), %d failed, %.1f s",
+            self.name,
+            len(jobs),
+            failed,
+            time.perf_counter() - started,
+        )
+        return replies
+
+    def _cost(self, usage: dict[str, Any]) -> float:
+        prices = self.prices or {}
+        prompt = int(usage.get("prompt_tokens") or 0) * prices.get("prompt", 0.0)
+        completion = int(usage.get("completion_tokens") or 0) * prices.get("completion", 0.0)
+        return (prompt + completion) / 1e6
+
+
+def _check_number(
+    where: str, option: str, value: Any, minimum: float, integer: bool = False
+) -> None:
+    kinds = (int,) if integer else (int, float)
+    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
+        kind = "an integer" if integer else "a number"
+        raise ConfigError(f"{where}: {option} must be {kind} >= {minimum}, got {value!r}")
+
+
+def _check_prices(where: str, prices: Any) -> dict[str, float] | None:
+    if prices is None:
+        return None
+    if not isinstance(prices, dict) or not set(prices) <= {"prompt", "completion"}:
+        raise ConfigError(
+            f"{where}: prices must be {{prompt: $ per 1M tokens, completion: $ per 1M tokens}}"
+        )
+    for key, value in prices.items():
+        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+            raise ConfigError(f"{where}: prices.{key} must be a number >= 0, got {value!r}")
+    return {key: float(value) for key, value in prices.items()}
