@@ -1,0 +1,80 @@
+"""Calibration: how far each judge can be trusted, per rubric and criterion, against humans.
+
+Agreement with 95% CIs, the human ceiling (human-human agreement), the confusion matrix and
+scatter, the calibration curve, and bias probes; every statistic from ``evalharness.meta``.
+"""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from evalharness.views.calibration import (
+    agreement_table,
+    bias_table,
+    calibration_curve,
+    ceiling_table,
+    confusion_table,
+    human_sets,
+    is_label_scale,
+    pairs,
+    position_table,
+)
+from evalharness.views.charts import curve_chart, judge_scatter
+from evalharness.views.ui import page, store
+
+page("Calibration")
+db = store()
+sets = human_sets(db)
+if sets.empty:
+    st.info("No human ratings yet: rate items on the Annotate page or import a dataset.")
+    st.stop()
+
+st.caption("Human ratings in the store")
+st.dataframe(sets, hide_index=True)
+with st.sidebar:
+    st.header("What to calibrate")
+    dataset = st.selectbox("Dataset or task", sorted(sets["dataset"].unique()))
+    rubrics = sorted(sets[sets["dataset"] == dataset]["rubric"].unique())
+    rubric = st.selectbox("Rubric", rubrics)
+    chosen = sets[(sets["dataset"] == dataset) & (sets["rubric"] == rubric)]
+    criterion = st.selectbox("Criterion", sorted(chosen["criterion"].unique()))
+    n_boot = st.select_slider("Bootstrap resamples", [200, 500, 1000, 2000], value=500)
+
+frame = pairs(db, dataset, rubric, criterion)
+st.subheader("Human ceiling (agreement among humans)")
+ceiling = ceiling_table(db, dataset, rubric, criterion, n_boot=n_boot)
+if ceiling.empty:
+    st.info("Fewer than two humans rated the same items: no ceiling yet.")
+else:
+    st.dataframe(ceiling, hide_index=True)
+
+st.subheader("Judges vs humans")
+if frame.empty:
+    st.info("No judge scored the items humans rated under this rubric and criterion.")
+    st.stop()
+st.dataframe(agreement_table(frame, n_boot=n_boot), hide_index=True)
+
+judge = st.selectbox("Judge", sorted(frame["judge"].unique()))
+left, right = st.columns(2)
+with left:
+    st.caption("Confusion matrix (rows: human, columns: judge)")
+    st.dataframe(confusion_table(frame, judge))
+if not is_label_scale(frame[frame["judge"] == judge]):
+    with right:
+        st.altair_chart(judge_scatter(frame, judge), width="stretch")
+    st.altair_chart(curve_chart(calibration_curve(frame, judge)), width="stretch")
+
+st.subheader("Bias probes")
+systems = sorted(str(s) for s in frame["system_id"].dropna().unique())
+own = st.selectbox(
+    "The judge's own model (self-preference)", [None, *systems], format_func=lambda s: s or "none"
+)
+biases = bias_table(frame, judge, own_system=own, n_boot=n_boot)
+positions = position_table(db, rubric, n_boot=n_boot)
+if biases.empty and positions.empty:
+    st.info("Too few items for bias probes.")
+else:
+    st.dataframe(biases, hide_index=True)
+    if not positions.empty:
+        st.caption("Position bias of pairwise judgments (both orders)")
+        st.dataframe(positions, hide_index=True)

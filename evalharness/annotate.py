@@ -1,0 +1,257 @@
+"""The annotation desk's logic: what an annotator rates next, and saving what they answered.
+
+Items come from two sources: the generations of finished runs (one task at a time, every run
+of it mixed together) and imported rated items (one dataset at a time). A run sample becomes a
+``rated_items`` row (``run:<run_id>:<task>:<idx>``, pointing back to the sample) when it is
+first rated. What an annotator sees is BLIND: the input, the response(s) and, when the rubric
+asks, the reference and context; never the model, the run, a metric or a judge score.
+
+Order: items with the fewest raters of this rubric first (so coverage grows evenly and
+overlap for agreement comes next), then a stable hash of the item id, the same for every
+annotator. An item is never offered again to an annotator who rated it under the rubric.
+Every rating is written at once, in one transaction per item; concurrent annotators only add
+rows, and the few create-if-missing writes tolerate a concurrent creator.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from evalharness.errors import DataError
+from evalharness.judges.rubric import Criterion, Rubric
+from evalharness.meta.records import (
+    Annotator,
+    HumanRating,
+    NewRating,
+    RatedItem,
+    add_items,
+    add_ratings,
+    ensure_annotator,
+)
+from evalharness.store import Run, Sample, Store
+
+SourceKind = Literal["task", "dataset"]
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where a queue's items come from: a task of the stored runs or an imported dataset."""
+
+    kind: SourceKind
+    name: str
+
+    @property
+    def label(self) -> str:
+        return f"{'run outputs' if self.kind == 'task' else 'dataset'}: {self.name}"
+
+
+@dataclass(frozen=True)
+class QueueItem:
+    """What the annotator is shown of one item (nothing that names a model, run or metric).
+
+    ``item_id`` and ``pointer`` are bookkeeping used to save ratings; pages never show them.
+    """
+
+    item_id: str
+    source: str | None
+    response: str | None
+    response_b: str | None = None
+    reference: Any = None
+    context: str | None = None
+    pointer: tuple[str, str, int] | None = field(default=None, repr=False)  # run, task, idx
+
+
+def sample_item_id(run_id: str, task: str, idx: int) -> str:
+    return f"run:{run_id}:{task}:{idx}"
+
+
+def _order_key(item_id: str) -> str:
+    return hashlib.sha256(item_id.encode()).hexdigest()
+
+
+def sources(store: Store, rubric: Rubric) -> list[Source]:
+    """Tasks of finished runs with generated text (pointwise rubrics) and imported datasets
+    with responses (pairwise rubrics: items with a second response)."""
+    found: list[Source] = []
+    if rubric.mode == "pointwise":
+        query = (
+            select(Sample.task)
+            .join(Run, Run.id == Sample.run_id)
+            .where(Run.status == "finished", Sample.error.is_(None), Sample.output.is_not(None))
+            .where(Sample.result["texts"].as_string().is_not(None))  # generation tasks only
+            .distinct()
+        )
+        with store.session() as s:
+            found += [Source("task", t) for t in sorted(s.scalars(query))]
+    column = RatedItem.response if rubric.mode == "pointwise" else RatedItem.response_b
+    query = (
+        select(RatedItem.dataset)
+        .where(column.is_not(None), RatedItem.run_id.is_(None))
+        .distinct()
+        .order_by(RatedItem.dataset)
+    )
+    with store.session() as s:
+        found += [Source("dataset", d) for d in s.scalars(query)]
+    return found
+
+
+def _candidates(store: Store, source: Source, rubric: Rubric) -> list[QueueItem]:
+    if source.kind == "task":
+        query = (
+            select(Sample.run_id, Sample.idx, Sample.prompt, Sample.output, Sample.reference)
+            .join(Run, Run.id == Sample.run_id)
+            .where(Run.status == "finished", Sample.task == source.name)
+            .where(Sample.error.is_(None), Sample.output.is_not(None))
+        )
+        with store.session() as s:
+            rows = s.execute(query).all()
+        return [
+            QueueItem(
+                item_id=sample_item_id(run_id, source.name, idx),
+                source=prompt,
+                response=output,
+                reference=reference,
+                pointer=(run_id, source.name, idx),
+            )
+            for run_id, idx, prompt, output, reference in rows
+        ]
+    query = select(RatedItem).where(RatedItem.dataset == source.name, RatedItem.run_id.is_(None))
+    if rubric.mode == "pairwise":
+        query = query.where(RatedItem.response_b.is_not(None))
+    with store.session() as s:
+        items = list(s.scalars(query))
+    return [
+        QueueItem(i.id, i.source, i.response, i.response_b, i.reference, i.context) for i in items
+    ]
+
+
+def rated_by(store: Store, annotator: str, rubric: str) -> set[str]:
+    """Item ids this annotator rated under ``rubric`` (any criterion)."""
+    query = select(HumanRating.item_id).where(
+        HumanRating.annotator_id == annotator, HumanRating.rubric == rubric
+    )
+    with store.session() as s:
+        return set(s.scalars(query.distinct()))
+
+
+def _raters(store: Store, rubric: str) -> dict[str, int]:
+    query = (
+        select(HumanRating.item_id, func.count(func.distinct(HumanRating.annotator_id)))
+        .join(Annotator, Annotator.id == HumanRating.annotator_id)
+        .where(HumanRating.rubric == rubric, Annotator.kind == "human")
+        .group_by(HumanRating.item_id)
+    )
+    with store.session() as s:
+        return {item: int(n) for item, n in s.execute(query).all()}
+
+
+def queue(
+    store: Store,
+    annotator: str,
+    rubric: Rubric,
+    source: Source,
+    *,
+    skipped: Sequence[str] = (),
+) -> list[QueueItem]:
+    """The items ``annotator`` has still to rate, in the order they are offered.
+
+    Skipped items (this session's ``skipped`` ids) go to the end, in the order skipped.
+    """
+    done = rated_by(store, annotator, rubric.name)
+    raters = _raters(store, rubric.name)
+    todo = [item for item in _candidates(store, source, rubric) if item.item_id not in done]
+    todo.sort(key=lambda item: (raters.get(item.item_id, 0), _order_key(item.item_id)))
+    later = {item_id: n for n, item_id in enumerate(skipped)}
+    return sorted(todo, key=lambda item: later.get(item.item_id, -1))
+
+
+def progress(store: Store, annotator: str, rubric: Rubric, source: Source) -> tuple[int, int]:
+    """(rated by this annotator, total) items of ``source`` for ``rubric``."""
+    ids = {item.item_id for item in _candidates(store, source, rubric)}
+    return len(ids & rated_by(store, annotator, rubric.name)), len(ids)
+
+
+# ----------------------------------------------------------------------------- saving
+
+
+def answer_value(criterion: Criterion, answer: Any) -> tuple[float | None, str | None]:
+    """(score, label) stored for an answer: a scale level, a label, or a list of MQM errors
+    (``[{"category", "severity"}]``, stored as its penalty score, lower is better)."""
+    if criterion.kind == "score":
+        if str(answer) not in criterion.scale.values():  # type: ignore[union-attr]
+            raise DataError(f"{criterion.name}: {answer!r} is not a level of the scale")
+        return float(answer), None
+    if criterion.kind == "label":
+        labels = criterion.scale.labels  # type: ignore[union-attr]
+        if str(answer) not in labels:
+            raise DataError(f"{criterion.name}: {answer!r} is not one of {', '.join(labels)}")
+        return None, str(answer)
+    scheme = criterion.errors
+    assert scheme is not None
+    errors = list(answer or [])
+    for e in errors:
+        if e.get("category") not in scheme.categories or e.get("severity") not in scheme.weights:
+            raise DataError(f"{criterion.name}: unknown error {e!r}")
+    return float(scheme.penalty(errors)), None
+
+
+def _sample_item(store: Store, item: QueueItem) -> RatedItem:
+    assert item.pointer is not None
+    run_id, task, idx = item.pointer
+    run = store.get_run(run_id)
+    reference = item.reference
+    return RatedItem(
+        id=item.item_id,
+        dataset=task,
+        group_id=f"{task}:{idx}",  # the same question across runs: summary-level agreement
+        system_id=run.model,
+        source=item.source,
+        response=item.response,
+        reference=reference if isinstance(reference, str | list) else json.dumps(reference),
+        run_id=run_id,
+        task=task,
+        sample_idx=idx,
+    )
+
+
+def _tolerant(write: Any, *args: Any) -> None:
+    """A create-if-missing write; a concurrent creator winning the race is fine."""
+    with contextlib.suppress(IntegrityError):
+        write(*args)
+
+
+def submit(
+    store: Store,
+    annotator: str,
+    item: QueueItem,
+    rubric: Rubric,
+    answers: Mapping[str, Any],
+    comment: str | None = None,
+) -> int:
+    """Save one item's answers (every criterion of the rubric); returns rows written.
+
+    The annotator and (for a run sample) the rated item are created if missing.
+    """
+    missing = [c.name for c in rubric.criteria if c.name not in answers]
+    if missing:
+        raise DataError(f"answer every criterion; missing: {', '.join(missing)}")
+    if not annotator.strip():
+        raise DataError("choose an annotator name first")
+    rows = []
+    for criterion in rubric.criteria:
+        score, label = answer_value(criterion, answers[criterion.name])
+        rows.append(
+            NewRating(annotator, item.item_id, rubric.name, criterion.name, score, label, comment)
+        )
+    _tolerant(ensure_annotator, store, annotator)
+    if item.pointer is not None:
+        _tolerant(add_items, store, [_sample_item(store, item)])
+    return add_ratings(store, rows)
