@@ -21,6 +21,7 @@ demo: $(STAMP)
 	$(VENV)/bin/evalharness run --model embedded --tasks all --limit $(LIMIT) --json reports/demo.json
 
 test: $(STAMP)
+	scripts/system-deps.sh
 	$(VENV)/bin/pytest -q
 
 lint: $(STAMP)
