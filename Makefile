@@ -3,6 +3,8 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 LIMIT ?= 5
+# The seven reference-metric tasks; the RAG tasks and judge-graded mtbench run with `--tasks NAME`.
+DEMO_TASKS ?= wikitext2,piqa,gsm8k,flores_en_de,flores_en_fr,summeval_cnndm,xquad_en
 export HF_HUB_OFFLINE ?= 1
 
 .PHONY: demo test lint
@@ -18,7 +20,7 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-* && touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/evalharness run --model embedded --tasks all --limit $(LIMIT) --json reports/demo.json
+	$(VENV)/bin/evalharness run --model embedded --tasks $(DEMO_TASKS) --limit $(LIMIT) --json reports/demo.json
 
 test: $(STAMP)
 	scripts/system-deps.sh

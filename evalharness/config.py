@@ -7,10 +7,19 @@ Every error names the file and the field:
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 from evalharness.errors import ConfigError
 from evalharness.metrics import METRICS
@@ -89,6 +98,50 @@ class RagSpec(Spec):
         return self
 
 
+class JudgeSpec(Spec):
+    """A rubric autorater run on a task's stored samples (``evalharness/judges/``).
+
+    Judges of one task that share a rubric are combined (``combine``) and also kept one by one.
+    """
+
+    rubric: str  # a rubric name under rubrics/, or a path to a rubric YAML file
+    model: str = "embedded"  # judge model spec string
+    mode: Literal["pointwise", "reference_guided"] | None = None  # None: as the rubric says
+    n: int = Field(1, ge=1)  # answers sampled per item (self-consistency); 1 = greedy
+    combine: Literal["mean", "majority"] = "mean"  # over the n answers and the rubric's judges
+    max_reasks: int = Field(2, ge=0, le=5)  # re-asks after an invalid answer
+    source: str | None = None  # template: what the judge sees as input (default: the prompt)
+
+    @field_validator("rubric")
+    @classmethod
+    def _known_rubric(cls, name: str) -> str:
+        from evalharness.judges.rubric import load_rubric  # lazy: judges import this module
+
+        try:
+            rubric = load_rubric(name)
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+        if rubric.mode == "pairwise":
+            raise ValueError(
+                f"rubric {name!r} is pairwise; a task's judges score each sample "
+                "(compare two runs with `evalharness judge-pairwise`)"
+            )
+        return name
+
+
+def _check_judges(judges: tuple[JudgeSpec, ...], info: ValidationInfo) -> tuple[JudgeSpec, ...]:
+    if judges and info.data.get("output_type", "generate") != "generate":
+        raise ValueError("judges need generated outputs (output_type: generate)")
+    seen: dict[str, JudgeSpec] = {}
+    for i, judge in enumerate(judges):
+        other = seen.setdefault(judge.rubric, judge)
+        if other is not judge and other.model == judge.model:
+            raise ValueError(f"entry {i} repeats rubric {judge.rubric!r} with {judge.model!r}")
+        if other.combine != judge.combine:
+            raise ValueError(f"entry {i}: judges of rubric {judge.rubric!r} need one 'combine'")
+    return judges
+
+
 class TaskSpec(Spec):
     name: str
     description: str = ""
@@ -107,15 +160,16 @@ class TaskSpec(Spec):
     answer_extractor: str = "none"
     fewshot: FewShotSpec | None = None
     generation: Sampling = Field(default_factory=Sampling)
-    metrics: tuple[str, ...]
+    metrics: tuple[str, ...] = ()  # may be empty when judges score the task
+    # expression: later user turns, each asked after the model's own previous answer (chat)
+    followups: str | None = None
     limit: int | None = Field(None, ge=1)  # default row cap of the task itself
     rag: RagSpec | None = None  # retrieval-augmented prompts (evalharness/rag/)
+    judges: Annotated[tuple[JudgeSpec, ...], AfterValidator(_check_judges)] = ()  # autoraters
 
     @field_validator("metrics")
     @classmethod
     def _known_metrics(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        if not names:
-            raise ValueError("list at least one metric")
         for name in names:
             if name not in METRICS:
                 raise ValueError(f"unknown metric {name!r} (known: {', '.join(sorted(METRICS))})")
@@ -132,8 +186,12 @@ class TaskSpec(Spec):
 
     @model_validator(mode="after")
     def _fields_for_output_type(self) -> TaskSpec:
+        if not self.metrics and not self.judges:
+            raise ValueError("list at least one metric or judge")
+        if self.followups and self.format != "chat":
+            raise ValueError("followups need format: chat (the answers become assistant turns)")
         needed = {
-            "generate": ("prompt", "references"),
+            "generate": ("prompt", "references") if self.metrics else ("prompt",),
             "multiple_choice": ("prompt", "choices", "gold"),
             "perplexity": ("text",),
         }[self.output_type]

@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from evalharness.config import TaskSpec, load_task, resolve_tasks
+from evalharness.conversation import converse
 from evalharness.errors import ModelError
 from evalharness.extract import EXTRACTORS
 from evalharness.metrics import get_metric
@@ -135,6 +136,11 @@ def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[s
             pending = [item for item in items if item.idx not in done]
             _run_items(store, run.id, spec, settings, model, pending, options)
             results[spec.name] = aggregate_task(store, run.id, spec)
+            if spec.judges:  # after aggregate_task, which replaces the task's aggregate rows
+                from evalharness.judges.run import judge_task
+
+                judged = judge_task(store, run.id, spec, models={run.model: model})
+                results[spec.name].update(judged)
     except BaseException:
         store.update_run(run.id, status="failed")
         raise
@@ -181,7 +187,10 @@ def _generate(
 ) -> list[tuple[Sample, Outcome | None]]:
     requests = [GenerateRequest(item.prompt, spec.generation) for item in items]
     extract = EXTRACTORS[spec.answer_extractor]
-    generations = model.generate(requests)
+    if any(item.followups for item in items):
+        generations = converse(model, requests, [item.followups for item in items])
+    else:
+        generations = model.generate(requests)
     chosen = _select_best(model, items, generations) if "best_of_n" in settings else {}
     out = []
     for i, (item, gen) in enumerate(zip(items, generations, strict=True)):

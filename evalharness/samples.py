@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -10,8 +10,10 @@ from jinja2 import TemplateError
 
 from evalharness.config import TaskSpec
 from evalharness.data import FewShotSampler, Row, load_rows
-from evalharness.errors import DataError
+from evalharness.errors import ConfigError, DataError
 from evalharness.prompts import build_prompt, evaluate, render
+from evalharness.rag.pipeline import Retrieval, context_rows, retrieve_for_items
+from evalharness.rag.retrievers import Hit
 from evalharness.requests import Prompt
 
 
@@ -23,26 +25,65 @@ class Item:
     references: tuple[str, ...] = ()
     choices: tuple[str, ...] = ()
     gold: int = -1
+    followups: tuple[str, ...] = ()  # later user turns of a multi-turn chat
     text: str = ""  # perplexity: the scored text
     count_text: str = ""  # perplexity: the text whose words and bytes normalise it
+    retrieved: tuple[Hit, ...] = ()  # rag: the passages retrieved for this row, best first
+    gold_passages: tuple[str, ...] = ()  # rag: ids of the passages that answer it
 
 
-def build_items(spec: TaskSpec, base: Path, task_file: Path, limit: int | None) -> list[Item]:
+def build_items(
+    spec: TaskSpec,
+    base: Path,
+    task_file: Path,
+    limit: int | None,
+    *,
+    rag_retriever: str | None = None,
+) -> list[Item]:
+    """``rag_retriever`` overrides the retriever of a task's ``rag:`` block."""
     rows = load_rows(spec.dataset, base)
     limit = limit or spec.limit
     if limit is not None:
         rows = rows[:limit]
     sampler = FewShotSampler(spec.fewshot, rows, base) if spec.fewshot and spec.fewshot.k else None
+    retrievals = _retrieve(spec, rows, base, task_file, sampler, rag_retriever)
     items = []
     for idx, row in enumerate(rows):
         field = "prompt"
         try:
-            items.append(_item(spec, idx, row, sampler))
+            if retrievals is None:
+                items.append(_item(spec, idx, row, sampler))
+            else:
+                items.append(_rag_item(spec, idx, row, retrievals[idx]))
         except _FieldError as exc:
             field, cause = exc.field, exc.cause
             source = spec.dataset.path or f"hf:{spec.dataset.hf}"
             raise DataError(f"{task_file}: {field}: row {idx + 1} of {source}: {cause}") from None
     return items
+
+
+def _retrieve(
+    spec: TaskSpec,
+    rows: list[Row],
+    base: Path,
+    task_file: Path,
+    sampler: FewShotSampler | None,
+    retriever: str | None,
+) -> list[Retrieval] | None:
+    """Passages for every row in one batched search; None for a task without ``rag:``."""
+    if spec.rag is None:
+        return None
+    if sampler is not None:
+        raise ConfigError(f"{task_file}: fewshot: few-shot examples do not work with rag: yet")
+    return retrieve_for_items(spec.rag, rows, base, task_file, retriever=retriever)
+
+
+def _rag_item(spec: TaskSpec, idx: int, row: Row, retrieval: Retrieval) -> Item:
+    """The row's item rendered with the hits in its context; the stored row stays as read."""
+    assert spec.rag is not None
+    context = {**row, spec.rag.passages_field: context_rows(retrieval)}
+    item = _item(spec, idx, context, None)
+    return replace(item, row=row, retrieved=retrieval.hits, gold_passages=retrieval.gold)
 
 
 class _FieldError(Exception):
@@ -79,11 +120,15 @@ def _item(spec: TaskSpec, idx: int, row: Row, sampler: FewShotSampler | None) ->
         separator=spec.fewshot.separator if spec.fewshot else "\n\n",
     )
     if spec.output_type == "generate":
-        refs = _get("references", evaluate, spec.references, row)
-        refs = (refs,) if isinstance(refs, str) else tuple(str(r) for r in refs)
-        if not refs:
+        refs = _get("references", evaluate, spec.references, row) if spec.references else ()
+        refs = (refs,) if isinstance(refs, str) else tuple(str(r) for r in refs or ())
+        if not refs and spec.metrics:
             raise _FieldError("references", "no reference")
-        return Item(idx, row, prompt=prompt, references=refs)
+        followups = _get("followups", evaluate, spec.followups, row) if spec.followups else ()
+        if isinstance(followups, str):
+            raise _FieldError("followups", f"expected a list of turns, got {followups!r}")
+        followups = tuple(str(turn) for turn in followups)
+        return Item(idx, row, prompt=prompt, references=refs, followups=followups)
     choices = _get("choices", evaluate, spec.choices, row)
     if isinstance(choices, str) or not choices:
         raise _FieldError("choices", f"expected a non-empty list, got {choices!r}")

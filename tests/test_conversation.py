@@ -1,0 +1,85 @@
+"""Multi-turn chat tasks: each follow-up is asked after the model's own previous answer."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from evalharness import evaluate
+from evalharness.models.scripted import ScriptedModel
+from evalharness.requests import Generation
+from evalharness.store import open_store
+
+TASK = """\
+name: chat2
+dataset:
+  path: rows.jsonl
+output_type: generate
+format: chat
+system_prompt: "Be brief."
+prompt: "{{ turns[0] }}"
+followups: "turns[1:]"
+references: "answer"
+metrics: [exact_match]
+"""
+
+
+class Recorder(ScriptedModel):
+    """Answers 'n<k>' where k counts the user turns it was shown; keeps every history it saw."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: list[list[dict]] = []
+
+    def generate(self, requests):
+        out = []
+        for r in requests:
+            self.seen.append(list(r.prompt))
+            users = sum(m["role"] == "user" for m in r.prompt)
+            out.append(Generation(texts=(f"n{users}",), completion_tokens=1, latency_s=0.5))
+        return out
+
+
+def test_followups_see_the_models_own_answers(tmp_path: Path, db_url: str) -> None:
+    rows = [
+        {"turns": ["q1", "q2"], "answer": "n2"},
+        {"turns": ["q1"], "answer": "n1"},
+        {"turns": ["q1", "q2", "q3"], "answer": "n3"},
+    ]
+    (tmp_path / "rows.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    task = tmp_path / "chat2.yaml"
+    task.write_text(TASK)
+    model = Recorder()
+    out = evaluate(model, [str(task)], db=db_url, cache=False)
+    assert out["results"]["chat2"]["exact_match"]["value"] == 1.0
+    assert model.calls == [] and len(model.seen) == 6  # rounds of 3, 2 and 1 conversations
+    third = max(model.seen, key=len)
+    roles = ["system", "user", "assistant", "user", "assistant", "user"]
+    assert [m["role"] for m in third] == roles
+    assert [m["content"] for m in third if m["role"] == "assistant"] == ["n1", "n2"]
+    stored = open_store(db_url).samples(out["run_id"], "chat2")
+    assert stored[2].result["meta"]["turns"] == ["n1", "n2", "n3"]
+    assert stored[2].latency_s == 1.5 and stored[2].completion_tokens == 3
+
+
+def test_followups_need_chat_format(tmp_path: Path) -> None:
+    from evalharness.config import load_task
+    from evalharness.errors import ConfigError
+
+    task = tmp_path / "bad.yaml"
+    task.write_text(TASK.replace("format: chat", "format: completion"))
+    try:
+        load_task(task)
+    except ConfigError as exc:
+        assert "followups need format: chat" in str(exc) and str(task) in str(exc)
+    else:
+        raise AssertionError("a completion task with followups was accepted")
+
+
+def test_scripted_default_model_unchanged(tmp_path: Path, db_url: str) -> None:
+    (tmp_path / "rows.jsonl").write_text(json.dumps({"turns": ["a", "b"], "answer": "x"}) + "\n")
+    task = tmp_path / "chat2.yaml"
+    task.write_text(TASK)
+    model = ScriptedModel(default="x")
+    evaluate(model, [str(task)], db=db_url, cache=False)
+    assert model.calls == ["generate:1", "generate:1"]
