@@ -40,6 +40,9 @@ class Outcome:
     n_tokens: int = 0
     n_words: int = 0
     n_bytes: int = 0
+    # rag (any output type): ids of the retrieved passages, best first, and of the gold passages
+    retrieved_ids: tuple[str, ...] = ()
+    gold_ids: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

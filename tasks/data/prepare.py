@@ -122,7 +122,25 @@ not copied.""",
         ("LICENSE-CC-BY-SA-4.0.txt",),
         """\
 `en.jsonl`: `xquad.en.json` flattened to one row per question, in file order (1,190 rows): `id`, `title`, `context`,
-`question`, `answers` (list of the answer texts; one per question here). `answer_start` is dropped. German not copied.""",
+`question`, `answers` (list of the answer texts; one per question here). `answer_start` is dropped. German not copied.
+
+For the RAG task `xquad_en_rag`: `passages.jsonl` is the corpus, the 240 paragraphs in file order: `id`
+(`<article title>#<paragraph number in the article, from 0>`, e.g. `Super_Bowl_50#0`), `title`, `text` (the
+paragraph's `context`, unchanged). `rag_questions.jsonl` has the same 1,190 questions in the same order as `en.jsonl`
+but without the passage or the article title (they would give the gold passage away): `id`, `question`, `answers`,
+`passage_id` (the id of the question's own paragraph in `passages.jsonl`, its gold passage).""",
+    ),
+    "pubmedqa": (
+        "pubmedqa",
+        ("LICENSE",),
+        """\
+`passages.jsonl`: the retrieval corpus, one passage per abstract for all 1,000 PQA-L entries, in the file's key
+order: `id` (the PubMed id), `text` (the `CONTEXTS` paragraphs joined with `\\n`, unchanged; the conclusion is not
+part of them). The article title is left out on purpose: it is the question itself. `test.jsonl`: the 500 questions
+of the official test split (`test_ground_truth.json`), in that file's order: `pmid` (also the id of the question's
+gold passage), `question` (`QUESTION`), `answer` (`final_decision`: yes / no / maybe; 276 / 169 / 55),
+`long_answer` (`LONG_ANSWER`, the abstract's conclusion). LABELS, MESHES, YEAR and the annotators' own labels are
+not copied.""",
     ),
 }
 
@@ -285,6 +303,51 @@ def xquad(src: Path) -> None:
     )
 
 
+def xquad_rag(src: Path) -> None:
+    data = json.loads((src / "xquad" / "xquad.en.json").read_text(encoding="utf-8"))["data"]
+    passages, questions = [], []
+    for article in data:
+        for j, paragraph in enumerate(article["paragraphs"]):
+            pid = f"{article['title']}#{j}"
+            passages.append({"id": pid, "title": article["title"], "text": paragraph["context"]})
+            questions.extend(
+                {
+                    "id": qa["id"],
+                    "question": qa["question"],
+                    "answers": [a["text"] for a in qa["answers"]],
+                    "passage_id": pid,
+                }
+                for qa in paragraph["qas"]
+            )
+    assert len(passages) == 240 and len(questions) == 1190
+    assert len({p["id"] for p in passages}) == 240
+    write_jsonl(OUT / "xquad" / "passages.jsonl", passages)
+    write_jsonl(OUT / "xquad" / "rag_questions.jsonl", questions)
+
+
+def pubmedqa(src: Path) -> None:
+    data = json.loads((src / "pubmedqa" / "ori_pqal.json").read_text(encoding="utf-8"))
+    test = json.loads((src / "pubmedqa" / "test_ground_truth.json").read_text(encoding="utf-8"))
+    assert len(data) == 1000 and len(test) == 500
+    assert all(data[pmid]["final_decision"] == label for pmid, label in test.items())
+    write_jsonl(
+        OUT / "pubmedqa" / "passages.jsonl",
+        ({"id": pmid, "text": "\n".join(entry["CONTEXTS"])} for pmid, entry in data.items()),
+    )
+    write_jsonl(
+        OUT / "pubmedqa" / "test.jsonl",
+        (
+            {
+                "pmid": pmid,
+                "question": data[pmid]["QUESTION"],
+                "answer": label,
+                "long_answer": data[pmid]["LONG_ANSWER"],
+            }
+            for pmid, label in test.items()
+        ),
+    )
+
+
 def provenance(src: Path) -> None:
     for out_name, (shared, licences, note) in NOTES.items():
         text = (src / shared / "SOURCE.md").read_text(encoding="utf-8").rstrip("\n")
@@ -298,7 +361,7 @@ def main(argv: list[str]) -> None:
     src = Path(argv[1]) if len(argv) > 1 else REPO / ".." / "shared" / "data"
     if not src.is_dir():
         sys.exit(f"shared data folder not found: {src}")
-    for build in (wikitext2, piqa, gsm8k, flores200, summeval, xquad, provenance):
+    for build in (wikitext2, piqa, gsm8k, flores200, summeval, xquad, xquad_rag, pubmedqa, provenance):
         build(src)
 
 
