@@ -17,11 +17,10 @@ import numpy as np
 
 from evalharness.errors import StoreError
 from evalharness.metrics import Metric, get_metric, paired_bootstrap
-from evalharness.metrics.stats import resample_counts
+from evalharness.metrics.stats import bootstrap_values
 from evalharness.store import Sample, Store
 
 # cells of the (resamples, n) counts matrix built at once, as in metrics/stats.py
-_MAX_CELLS = 1 << 22
 
 
 @dataclass(frozen=True)
@@ -84,22 +83,6 @@ def _drops(metric: Metric, base: np.ndarray, cand: np.ndarray, relative: bool) -
         return np.where(base != 0, drop / np.abs(base), np.nan)
 
 
-def _boot_values(
-    metric: Metric, matrices: list[np.ndarray], n_boot: int, seed: int
-) -> list[np.ndarray]:
-    """Metric values on the same resamples (same indices) for each aligned matrix."""
-    n = matrices[0].shape[0]
-    rng = np.random.default_rng(seed)
-    out = [np.empty(n_boot) for _ in matrices]
-    chunk = max(1, _MAX_CELLS // n)
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        counts = resample_counts(n, m, rng).astype(float)
-        for stats, values in zip(matrices, out, strict=True):
-            values[start : start + m] = [metric.aggregate(row) for row in counts @ stats]
-    return out
-
-
 def drop_test(
     metric: Metric,
     base: np.ndarray,
@@ -126,7 +109,7 @@ def drop_test(
     if n == 1 or not math.isfinite(drop):
         p = 1.0 if math.isfinite(drop) else math.nan
         return DropTest(b_val, c_val, delta, delta, delta, drop, p, n)
-    boot_b, boot_c = _boot_values(metric, [base, cand], n_boot, seed)
+    boot_b, boot_c = bootstrap_values(metric, [base, cand], n_boot, seed)
     deltas = boot_c - boot_b
     drops = _drops(metric, boot_b, boot_c, relative)
     drops = drops[np.isfinite(drops)]

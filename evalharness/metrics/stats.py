@@ -68,7 +68,7 @@ def resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray
     return counts
 
 
-def _bootstrap_values(
+def bootstrap_values(
     metric: Metric, matrices: list[np.ndarray], n_boot: int, seed: int
 ) -> list[np.ndarray]:
     """Metric values on the same resamples for each aligned matrix, one array per matrix."""
@@ -111,7 +111,7 @@ def summarize(
     value = metric.value(arr)
     if n == 1:
         return Aggregate(value, value, value, 1)
-    (boot,) = _bootstrap_values(metric, [arr], n_boot, seed)
+    (boot,) = bootstrap_values(metric, [arr], n_boot, seed)
     low, high = _interval(boot, confidence)
     return Aggregate(value, low, high, n)
 
@@ -143,7 +143,7 @@ def paired_bootstrap(
     delta = metric.value(b) - metric.value(a)
     if n == 1:
         return PairedComparison(delta, delta, delta, 1.0, 1)
-    boot_a, boot_b = _bootstrap_values(metric, [a, b], n_boot, seed)
+    boot_a, boot_b = bootstrap_values(metric, [a, b], n_boot, seed)
     deltas = boot_b - boot_a
     low, high = _interval(deltas, confidence)
     shifted = deltas - deltas.mean()
