@@ -221,7 +221,11 @@ def test_squad_quirks_and_strict_match() -> None:
 
 
 def test_registry() -> None:
-    assert len(METRICS) == 16
+    text = {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum"}
+    answers = {"exact_match", "exact_match_strict", "f1"}
+    retrieval = {"recall_at_k", "precision_at_k", "mrr", "ndcg_at_k"}
+    likelihood = {"acc", "acc_norm", "perplexity", "word_perplexity", "byte_perplexity"}
+    assert set(METRICS) == text | answers | retrieval | likelihood | {"bits_per_byte"}
     assert all(m.output_type == "generate" for n, m in METRICS.items() if n in {"bleu", "rougeL"})
     assert not get_metric("ter").higher_is_better and get_metric("chrf").higher_is_better
     with pytest.raises(KeyError, match="known metrics: acc, acc_norm"):

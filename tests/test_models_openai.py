@@ -390,3 +390,24 @@ def test_llama_cpp_scores_agree_with_the_local_backend(
     for mine, reference in zip(remote, local, strict=True):  # Q4_1 activations: ~0.05 nats
         assert mine.n_tokens == reference.n_tokens
         assert mine.logprob == pytest.approx(reference.logprob, abs=0.25)
+
+
+def test_a_judge_behind_the_real_server_judges_a_stored_run(
+    llama: Server, key_env: str, tmp_path: Path, db_url: str
+) -> None:
+    """The rubric judge through the remote backend: same path as a local judge."""
+    from evalharness.judges.records import judgments
+    from evalharness.judges.run import judge_run
+
+    rows = [{"country": c, "capital": k} for c, k in [("France", "Paris"), ("Japan", "Tokyo")]]
+    task = _task(tmp_path, CAPITALS_TASK, rows, data="capitals.jsonl")
+    run_id = _evaluate("scripted", task, db_url)["run_id"]
+    judge = OpenAIModel("smollm2", base_url=llama.url, api_key_env=key_env)
+    store = open_store(db_url)
+    out = judge_run(store, run_id, "factual_consistency", judge, max_tokens=48, max_reasks=0)
+    rows_stored = judgments(store, run_id)
+    assert {r.idx for r in rows_stored} == {0, 1}
+    assert all(r.judge == judge.name and r.raw_output.strip() for r in rows_stored)
+    for agg in out["capitals"].values():  # parsed or not, every sample is accounted for
+        assert agg["n"] + agg["n_unparsed"] == 2
+    assert llama.key not in " ".join(r.prompt + r.raw_output for r in rows_stored)
