@@ -18,7 +18,16 @@ import torch
 from evalharness.errors import ModelError
 from evalharness.models.embedded import embedded_model_dir
 from evalharness.models.hf import HFModel
-from evalharness.models.hf_batching import cut_at_stop, encode_pair, rolling_windows
+from evalharness.models.hf_batching import (
+    cut_at_stop,
+    encode_pair,
+    pack_continuations,
+    packed_inputs,
+    prefix_order,
+    rolling_windows,
+    split_prefixes,
+    token_batches,
+)
 from evalharness.requests import (
     GenerateRequest,
     LoglikelihoodRequest,
@@ -164,6 +173,36 @@ def test_rolling_batched_equals_one_at_a_time(hf_small: HFModel) -> None:
     assert together[2].logprob == 0.0 and together[2].n_tokens == 0
 
 
+def test_out_of_memory_runs_the_batch_in_halves(
+    hf_small: HFModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A simulated device OOM on batches above 2 rows: same results, smaller budget after."""
+    requests = [RollingRequest(wiki_text(400, skip=k * 1000)) for k in range(4)]
+    baseline = hf_small.loglikelihood_rolling(requests)
+    real, rows = hf_small.body, []
+
+    def body(**kwargs):
+        rows.append(kwargs["input_ids"].shape[0])
+        if rows[-1] > 2:
+            raise torch.OutOfMemoryError("simulated")
+        return real(**kwargs)
+
+    budget = hf_small.max_batch_tokens
+    monkeypatch.setattr(hf_small, "max_batch_tokens", budget)  # restored after the test
+    monkeypatch.setattr(hf_small, "body", body)
+    again = hf_small.loglikelihood_rolling(requests)
+    assert max(rows) > 2 and hf_small.max_batch_tokens < budget
+    for a, b in zip(baseline, again, strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=TOL)
+
+    def no_memory(**kwargs):
+        raise torch.OutOfMemoryError("simulated")
+
+    monkeypatch.setattr(hf_small, "body", no_memory)
+    with pytest.raises(torch.OutOfMemoryError):  # a single row that does not fit is an error
+        hf_small.loglikelihood_rolling(requests[:1])
+
+
 # -- loglikelihood ---------------------------------------------------------------------------
 
 
@@ -245,6 +284,67 @@ def test_shared_context_equals_plain_passes_on_piqa(
         assert pick[0] == pick[1]
 
 
+def test_packed_row_layout_and_mask() -> None:
+    row = pack_continuations([1, 2, 3], [(7, [10, 11, 12]), (8, [20]), (9, [30, 31])])
+    assert row.input_ids == [1, 2, 3, 10, 11, 30]
+    assert row.positions == [0, 1, 2, 3, 4, 3]
+    assert row.segments == [0, 0, 0, 1, 1, 3]
+    assert row.members == [(7, [2, 3, 4], [10, 11, 12]), (8, [2], [20]), (9, [2, 5], [30, 31])]
+    short = pack_continuations([5], [(0, [6, 7])])
+    ids, positions, mask = packed_inputs([row, short], pad_id=0, device="cpu")
+    assert ids.tolist() == [[1, 2, 3, 10, 11, 30], [5, 6, 0, 0, 0, 0]]
+    assert positions[1, :2].tolist() == [0, 1]
+    assert mask.shape == (2, 1, 6, 6) and mask.dtype == torch.bool
+    allowed = mask[0, 0].nonzero().tolist()
+    expected = {(q, k) for q in range(3) for k in range(q + 1)}  # the context: causal
+    expected |= {(q, k) for q in (3, 4) for k in range(q + 1)}  # choice 1: context + itself
+    expected |= {(5, 0), (5, 1), (5, 2), (5, 5)}  # choice 3 never sees choice 1
+    assert set(map(tuple, allowed)) == expected
+    assert not mask[1, 0, :2, 2:].any()  # no real token attends to padding
+    assert mask.any(-1).all()  # no query row is fully masked (that would give NaN)
+
+
+def test_packed_choices_match_manual_forward(hf: HFModel, ref) -> None:
+    """Items with 3 to 5 choices, one-token and long ones, against one plain forward each."""
+    lines = (DATA / "arc" / "ARC-Challenge-Test.jsonl").read_text(encoding="utf-8").splitlines()
+    rows = [json.loads(line)["question"] for line in lines]
+    picked = [next(q for q in rows if len(q["choices"]) == n) for n in (3, 5)] + rows[:3]
+    requests = [
+        LoglikelihoodRequest(f"Question: {q['stem']}\nAnswer:", " " + c["text"])
+        for q in picked
+        for c in q["choices"]
+    ]
+    requests += [LoglikelihoodRequest("Is the sky blue? Answer:", c) for c in (" A", " B")]
+    assert {len(q["choices"]) for q in picked} >= {3, 4, 5}
+    results = hf.loglikelihood(requests)
+    for request, result in zip(requests, results, strict=True):
+        ctx, cont = encode_pair(hf._encode, request.context, request.continuation, 0)
+        expected, greedy = manual_score(ref, (ctx + cont)[:-1], cont)
+        assert result.n_tokens == len(cont)
+        assert result.logprob == pytest.approx(expected, abs=TOL)
+        assert result.is_greedy == greedy
+
+
+def test_rows_past_a_sliding_window_are_not_packed(
+    hf: HFModel, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A packed row's mask replaces the model's own, so it must fit inside the window."""
+    short = [LoglikelihoodRequest("Pick one:", c) for c in (" yes", " no")]
+    long_context = "Question: " + wiki_text(300, skip=500) + "\nAnswer:"
+    long = [LoglikelihoodRequest(long_context, c) for c in (" yes", " no")]
+    baseline = hf.loglikelihood(short + long)
+    packed_sizes = []
+    real = hf._score_shared
+    monkeypatch.setattr(hf, "_score_shared", lambda g, c: packed_sizes.append(len(c)) or real(g, c))
+    monkeypatch.setattr(hf, "pack_limit", 32)
+    assert len(tokens(hf, long_context)) > 32
+    limited = hf.loglikelihood(short + long)
+    assert packed_sizes == [2]  # only the short item was packed
+    for a, b in zip(baseline, limited, strict=True):
+        assert a.logprob == pytest.approx(b.logprob, abs=TOL)
+        assert a.is_greedy == b.is_greedy
+
+
 # -- generation ------------------------------------------------------------------------------
 
 
@@ -273,6 +373,65 @@ def test_greedy_batch_matches_unbatched_generate(hf: HFModel, ref) -> None:
         assert result.texts == (expected,)
         assert result.prompt_tokens == len(ids)
         assert result.completion_tokens == len([t for t in new if t != hf.tokenizer.eos_token_id])
+
+
+def test_prefix_order_and_split_prefixes() -> None:
+    shared = list(range(100, 140))
+    prompts = {
+        0: [1, 2, 3],
+        1: shared + [7, 8],
+        2: [9] * 50,
+        3: shared + [5],
+        4: shared + [6, 6, 6],
+    }
+    order = prefix_order(prompts, list(prompts), min_shared=32)
+    assert order == [2, 4, 1, 3, 0]  # the shared cluster together, longest first inside it
+    batch = [prompts[i] for i in order]
+    prefixes, owner, suffixes = split_prefixes(batch, min_shared=32)
+    assert prefixes == [[9] * 49, shared, [1, 2]]
+    assert owner == [0, 1, 1, 1, 2]
+    assert suffixes == [[9], [6, 6, 6], [7, 8], [5], [3]]
+    rebuilt = [prefixes[o] + suffix for o, suffix in zip(owner, suffixes, strict=True)]
+    assert rebuilt == batch
+    assert split_prefixes([shared, [1, 2, 3]], min_shared=32) is None  # nothing shared
+    assert split_prefixes([shared[:32], shared[:32]], min_shared=32) == (
+        [shared[:31]],
+        [0, 0],
+        [shared[31:32], shared[31:32]],
+    )  # identical prompts keep one token each to predict from
+
+
+def test_token_batches_track_the_widest_row() -> None:
+    """Rows in prefix-cluster order are not sorted by width: the budget uses the widest."""
+    widths = [3, 10, 2, 2, 9]
+    batches = list(token_batches(range(5), widths.__getitem__, max_rows=8, max_tokens=20))
+    assert batches == [[0, 1], [2, 3], [4]]
+
+
+def test_shared_prefix_generation_matches_unbatched(hf: HFModel, ref) -> None:
+    """Few-shot prompts: the shared examples are prefilled once, the outputs do not change."""
+    shots = "".join(
+        f"Q: What is {a} plus {b}?\nA: {a} plus {b} is {a + b}.\n\n"
+        for a, b in [(2, 3), (10, 7), (41, 1), (6, 6)]
+    )
+    prompts = [shots + f"Q: What is {q}?\nA:" for q in ("5 plus 4", "12 plus 30", "3 plus 3")]
+    prompts.append("Once upon a time")  # shares nothing: a group of its own in the batch
+    sampling = Sampling(max_tokens=10, stop=("\n",))
+    used = []
+    real = hf._prefill
+    hf._prefill = lambda p: used.append(real(p)) or used[-1]
+    try:
+        results = hf.generate([GenerateRequest(p, sampling) for p in prompts])
+    finally:
+        del hf._prefill
+    assert used and used[0] is not None, "the shared prefix was not prefilled"
+    for prompt, result in zip(prompts, results, strict=True):
+        ids = tokens(hf, prompt)
+        with torch.inference_mode():
+            out = ref.generate(torch.tensor([ids]), max_new_tokens=10, do_sample=False)
+        expected = hf.tokenizer.decode(out[0, len(ids) :], skip_special_tokens=True)
+        assert result.texts == (cut_at_stop(expected, ("\n",)),)
+        assert result.prompt_tokens == len(ids)
 
 
 def test_generate_answers_paris(hf: HFModel) -> None:

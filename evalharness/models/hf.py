@@ -1,19 +1,20 @@
 """transformers backend: a causal LM from a local folder or a hub id, run in this process.
 
 Scoring follows lm-evaluation-harness exactly (pair encoding, truncation, rolling windows) so its
-numbers can be reproduced. Two things differ for speed and memory, not for results: choices of a
-multiple-choice item share one forward pass over their context (KV cache replicated per choice),
-and log-probabilities are computed from hidden states in position chunks, only where a target is
-scored, so a long batch never holds a full-vocabulary fp32 tensor.
+numbers can be reproduced. Three things differ for speed and memory, not for results: choices of
+a multiple-choice item share one forward pass (one packed row: the context once, then each choice
+with its own positions and a mask that hides the other choices); log-probabilities are computed
+from hidden states in position chunks, only where a target is scored, so a long batch never holds
+a full-vocabulary fp32 tensor; and generation prompts that share a prefix (few-shot examples, one
+passage with several questions) run that prefix once per batch.
 """
 
 from __future__ import annotations
 
-import copy
 import inspect
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
@@ -23,12 +24,15 @@ from evalharness.errors import ModelError
 from evalharness.models.hf_batching import (
     ScoreRow,
     StopOnStrings,
-    chunks,
     cut_at_stop,
     cut_at_tokens,
     encode_pair,
+    pack_continuations,
+    packed_inputs,
     pad,
+    prefix_order,
     rolling_windows,
+    split_prefixes,
     token_batches,
 )
 from evalharness.requests import (
@@ -43,6 +47,7 @@ from evalharness.requests import (
 )
 
 HEAD_CHUNK = 512  # positions per output-embedding matmul; bounds the fp32 log-softmax buffer
+MIN_SHARED_PREFIX = 32  # prompt tokens two generation requests must share to prefill them once
 
 
 class HFModel:
@@ -99,6 +104,12 @@ class HFModel:
         self.max_length = (
             max_length or getattr(text_config, "max_position_embeddings", None) or 2048
         )
+        # A packed row's own mask replaces the model's: only rows that fit inside a sliding or
+        # chunked attention window (where that mask would change nothing) are packed.
+        windows = [
+            getattr(text_config, k, None) for k in ("sliding_window", "attention_chunk_size")
+        ]
+        self.pack_limit = min([w for w in windows if isinstance(w, int)], default=None)
         # transformers 5 renamed ``past_key_values`` to ``cache``; accept models on either side.
         params = inspect.signature(self.body.forward).parameters
         self.cache_kwarg = "cache" if "cache" in params else "past_key_values"
@@ -127,35 +138,78 @@ class HFModel:
 
     @torch.inference_mode()
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
-        """Batches requests with equal sampling settings, longest prompt first, left padded.
+        """Batches requests with equal sampling settings, left padded.
 
-        A seed is applied once per batch: the same request list always gives the same samples,
-        but a seeded request's sample depends on the batch it shares.
+        Prompts sharing a prefix (few-shot examples, several questions on one passage, a chat
+        template) are batched together and the prefix is run once per batch (``_prefill``);
+        otherwise longest prompts come first. A seed is applied once per batch: the same request
+        list always gives the same samples, but a seeded request's sample depends on its batch.
         """
-        prompts = [self._encode(self._render(r.prompt)) or [self.prefix_token] for r in requests]
+        encoded = [self._encode(self._render(r.prompt)) or [self.prefix_token] for r in requests]
         groups: dict[Sampling, list[int]] = defaultdict(list)
         for i, request in enumerate(requests):
             groups[request.sampling].append(i)
         results: list[Generation | None] = [None] * len(requests)
         for sampling, indices in groups.items():
             keep = max(1, self.max_length - sampling.max_tokens)  # lm-eval truncates from the left
-            indices.sort(key=lambda i: -len(prompts[i]))
+            prompts = {i: encoded[i][-keep:] for i in indices}
+            if self._can_prefill(sampling):
+                indices = prefix_order(prompts, indices, MIN_SHARED_PREFIX)
+            else:
+                indices.sort(key=lambda i: -len(prompts[i]))
             width = {i: len(prompts[i]) + sampling.max_tokens for i in indices}
             for batch in self._batches(indices, width.__getitem__):
                 started = time.perf_counter()
-                inputs = [prompts[i][-keep:] for i in batch]
-                outputs = self._generate_batch(inputs, sampling)
+                inputs = [prompts[i] for i in batch]
+                outputs = self._fitting(inputs, lambda b, s=sampling: self._generate_batch(b, s))
                 latency = time.perf_counter() - started
                 for i, prompt, (texts, n_completion) in zip(batch, inputs, outputs, strict=True):
                     results[i] = Generation(texts, len(prompt), n_completion, latency)
         return results  # type: ignore[return-value]
 
+    def _can_prefill(self, sampling: Sampling) -> bool:
+        # generate() does not replicate a given cache for several samples per prompt, and a
+        # sliding-window cache would need the window applied across the two passes.
+        return (sampling.greedy or sampling.n == 1) and self.pack_limit is None
+
+    def _prefill(self, prompts: list[list[int]]) -> tuple[torch.Tensor, torch.Tensor, Any] | None:
+        """Cache of the batch's shared prefixes, run once each: ``(ids, mask, cache)`` for
+        ``generate``, or None when no prefix is shared.
+
+        Each row is ``[left padding][its prefix][padding][its suffix]``: positions follow the
+        mask, so every token sees exactly what it sees in the plain left-padded batch.
+        """
+        split = split_prefixes(prompts, MIN_SHARED_PREFIX)
+        if split is None:
+            return None
+        prefixes, owner, suffixes = split
+        pre_ids, pre_mask = pad(prefixes, self.pad_id, "left", self.device)
+        cache = DynamicCache(config=self.model.config)
+        self.body(
+            input_ids=pre_ids,
+            attention_mask=pre_mask,
+            position_ids=(pre_mask.cumsum(-1) - 1).clamp(min=0),
+            use_cache=True,
+            **{self.cache_kwarg: cache},
+        )
+        rows = torch.tensor(owner, device=self.device)
+        cache.batch_select_indices(rows)
+        ids, mask = pad(suffixes, self.pad_id, "left", self.device)
+        return torch.cat([pre_ids[rows], ids], 1), torch.cat([pre_mask[rows], mask], 1), cache
+
     def _generate_batch(
         self, prompts: list[list[int]], sampling: Sampling
     ) -> list[tuple[tuple[str, ...], int]]:
-        ids, mask = pad(prompts, self.pad_id, "left", self.device)
+        prefilled = self._prefill(prompts) if self._can_prefill(sampling) else None
+        if prefilled is None:
+            ids, mask = pad(prompts, self.pad_id, "left", self.device)
+            extra: dict[str, object] = {}
+        else:
+            ids, mask, cache = prefilled
+            extra = {self.cache_kwarg: cache}
         n = 1 if sampling.greedy else sampling.n  # greedy samples are identical: decode once
         kwargs: dict[str, object] = {
+            **extra,
             "max_new_tokens": sampling.max_tokens,
             "do_sample": not sampling.greedy,
             "pad_token_id": self.pad_id,
@@ -202,7 +256,7 @@ class HFModel:
         for i, (ctx, cont) in enumerate(pairs):
             if not cont:
                 scores[i] = (0.0, True)
-            elif self.share_context and len(ctx) + len(cont) - 1 <= self.max_length:
+            elif self.share_context and len(ctx) + len(cont) - 1 <= self._share_limit():
                 shared[tuple(ctx)].append(i)
             else:
                 single.append(i)
@@ -219,6 +273,12 @@ class HFModel:
             LoglikelihoodResult(logprob, greedy, len(cont))
             for (logprob, greedy), (_, cont) in zip(scores, pairs, strict=True)  # type: ignore[misc]
         ]
+
+    def _share_limit(self) -> int:
+        """Longest context + continuation that a packed row may hold (no truncation needed)."""
+        if self.pack_limit is None:
+            return self.max_length
+        return min(self.max_length, self.pack_limit - 1)
 
     def _pair_row(self, ctx: list[int], cont: list[int]) -> ScoreRow:
         return ScoreRow((ctx + cont)[-(self.max_length + 1) :][:-1], cont)
@@ -245,81 +305,93 @@ class HFModel:
         """Sum of target log-probs and all-greedy flag per row; right padded, longest first."""
         results: list[tuple[float, bool]] = [(0.0, True)] * len(rows)
         order = sorted(range(len(rows)), key=lambda i: -len(rows[i].input_ids))
-        for batch in self._batches(order, lambda i: len(rows[i].input_ids)):
+
+        def run(batch: list[int]) -> list[tuple[float, bool]]:
             ids, mask = pad([rows[i].input_ids for i in batch], self.pad_id, "right", self.device)
             hidden = self.body(
                 input_ids=ids, attention_mask=mask, use_cache=False
             ).last_hidden_state
-            which, where, targets, spans = [], [], [], []
+            picks = []
             for b, i in enumerate(batch):
                 n_in, n_tgt = len(rows[i].input_ids), len(rows[i].targets)
-                spans.append(slice(len(targets), len(targets) + n_tgt))
-                which += [b] * n_tgt
-                where += range(n_in - n_tgt, n_in)
-                targets += rows[i].targets
-            states = hidden[torch.tensor(which), torch.tensor(where)]
-            logprobs, greedy = self._target_scores(states, targets)
-            for i, span in zip(batch, spans, strict=True):
-                results[i] = (sum(logprobs[span]), all(greedy[span]))
+                picks.append((b, range(n_in - n_tgt, n_in), rows[i].targets))
+            return self._pick_scores(hidden, picks)
+
+        for batch in self._batches(order, lambda i: len(rows[i].input_ids)):
+            for i, score in zip(batch, self._fitting(batch, run), strict=True):
+                results[i] = score
         return results
 
     def _score_shared(
         self, groups: dict[tuple[int, ...], list[int]], conts: dict[int, list[int]]
     ) -> dict[int, tuple[float, bool]]:
-        """Score continuations on a KV cache of their shared context.
+        """Score all continuations of a context in one packed row (``pack_continuations``).
 
-        Contexts are left padded so every row's context ends at the same cache index; that keeps
-        positions and (for sliding-window layers) cache offsets consistent across the batch. The
-        first continuation token is predicted from the context's last position, the rest from a
-        second pass over ``cont[:-1]`` attending to the replicated cache.
+        The context is run once; each continuation follows it with positions restarting at the
+        context's end and a 4D mask that hides the other continuations, so every request sees
+        exactly the tokens of its own plain pass. The first continuation token is predicted
+        from the context's last position, the rest from the continuation's own segment.
         """
-        per_token: dict[int, tuple[list[float], list[bool]]] = {}
-        contexts = sorted(groups, key=len, reverse=True)
-        for ctx_batch in self._batches(contexts, len):
-            ids, ctx_mask = pad(ctx_batch, self.pad_id, "left", self.device)
-            positions = (ctx_mask.cumsum(-1) - 1).clamp(min=0)
-            cache = DynamicCache(config=self.model.config)
+        rows = [
+            pack_continuations(list(ctx), [(i, conts[i]) for i in members])
+            for ctx, members in groups.items()
+        ]
+        order = sorted(range(len(rows)), key=lambda r: -len(rows[r].input_ids))
+
+        def run(batch: list[int]) -> list[list[tuple[float, bool]]]:
+            packed = [rows[r] for r in batch]
+            ids, positions, mask = packed_inputs(packed, self.pad_id, self.device)
             hidden = self.body(
-                input_ids=ids,
-                attention_mask=ctx_mask,
-                position_ids=positions,
-                use_cache=True,
-                **{self.cache_kwarg: cache},
-            ).last_hidden_state[:, -1]
-            members = [(c, i) for c, ctx in enumerate(ctx_batch) for i in groups[ctx]]
-            first, first_greedy = self._target_scores(
-                hidden[torch.tensor([c for c, _ in members])], [conts[i][0] for _, i in members]
-            )
-            for j, (_, i) in enumerate(members):
-                per_token[i] = ([first[j]], [first_greedy[j]])
-            rest = sorted(
-                (m for m in members if len(conts[m[1]]) > 1), key=lambda m: -len(conts[m[1]])
-            )
-            for batch in chunks(rest, self.batch_size):
-                rows = torch.tensor([c for c, _ in batch], device=self.device)
-                inputs = [conts[i][:-1] for _, i in batch]
-                cont_ids, cont_mask = pad(inputs, self.pad_id, "right", self.device)
-                lengths = ctx_mask.sum(-1)[rows]
-                offsets = torch.arange(cont_ids.shape[1], device=self.device)
-                hidden = self.body(
-                    input_ids=cont_ids,
-                    attention_mask=torch.cat([ctx_mask[rows], cont_mask], dim=1),
-                    position_ids=lengths[:, None] + offsets[None, :],
-                    use_cache=True,
-                    **{self.cache_kwarg: _select_rows(cache, rows)},
-                ).last_hidden_state
-                which = [b for b, seq in enumerate(inputs) for _ in seq]
-                where = [p for seq in inputs for p in range(len(seq))]
-                targets = [t for _, i in batch for t in conts[i][1:]]
-                states = hidden[torch.tensor(which), torch.tensor(where)]
-                logprobs, greedy = self._target_scores(states, targets)
-                for j, b in enumerate(which):
-                    per_token[batch[b][1]][0].append(logprobs[j])
-                    per_token[batch[b][1]][1].append(greedy[j])
-        return {i: (sum(lp), all(g)) for i, (lp, g) in per_token.items()}
+                input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=False
+            ).last_hidden_state
+            picks = [
+                (b, where, tgt) for b, row in enumerate(packed) for _, where, tgt in row.members
+            ]
+            scores = iter(self._pick_scores(hidden, picks))
+            return [[next(scores) for _ in row.members] for row in packed]
+
+        results: dict[int, tuple[float, bool]] = {}
+        for batch in self._batches(order, lambda r: len(rows[r].input_ids)):
+            for r, scores in zip(batch, self._fitting(batch, run), strict=True):
+                results.update(zip((i for i, _, _ in rows[r].members), scores, strict=True))
+        return results
+
+    def _pick_scores(
+        self, hidden: torch.Tensor, picks: list[tuple[int, Sequence[int], list[int]]]
+    ) -> list[tuple[float, bool]]:
+        """Per ``(batch row, predicting positions, targets)``: summed log-prob, all greedy."""
+        which = [b for b, where, _ in picks for _ in where]
+        where = [p for _, positions, _ in picks for p in positions]
+        targets = [t for _, _, tgt in picks for t in tgt]
+        states = hidden[torch.tensor(which), torch.tensor(where)]
+        logprobs, greedy = self._target_scores(states, targets)
+        scores, start = [], 0
+        for _, _, tgt in picks:
+            end = start + len(tgt)
+            scores.append((sum(logprobs[start:end]), all(greedy[start:end])))
+            start = end
+        return scores
 
     def _batches(self, order: list[Any], length: Callable[[Any], int]) -> Iterator[list[Any]]:
         return token_batches(order, length, self.batch_size, self.max_batch_tokens)
+
+    def _fitting(self, batch: list[Any], run: Callable[[list[Any]], list[Any]]) -> list[Any]:
+        """``run(batch)``; out of device memory, run it in halves and halve the token budget.
+
+        The budget starts large on CUDA (65,536 padded tokens), so the batches settle at the
+        largest that fits. The retry happens outside the ``except`` block, so the failed
+        attempt's tensors are already freed.
+        """
+        try:
+            return run(batch)
+        except torch.OutOfMemoryError:
+            if len(batch) == 1:
+                raise
+        if self.device.type == "cuda":
+            torch.cuda.empty_cache()
+        self.max_batch_tokens = max(1, self.max_batch_tokens // 2)
+        half = len(batch) // 2
+        return self._fitting(batch[:half], run) + self._fitting(batch[half:], run)
 
     def _target_scores(
         self, states: torch.Tensor, targets: list[int]
@@ -337,15 +409,3 @@ class HFModel:
             logprobs += picked.double().tolist()
             greedy += (logits.argmax(-1) == tgt).tolist()
         return logprobs, greedy
-
-
-def _select_rows(cache: DynamicCache, rows: torch.Tensor) -> DynamicCache:
-    """A cache holding ``rows`` of ``cache`` (repeats allowed); ``cache`` itself is untouched.
-
-    Layers are shallow-copied: ``batch_select_indices`` and ``update`` rebind their tensors rather
-    than writing into them, so the shared context tensors are never modified.
-    """
-    selected = copy.copy(cache)
-    selected.layers = [copy.copy(layer) for layer in cache.layers]
-    selected.batch_select_indices(rows)
-    return selected

@@ -6,7 +6,7 @@ encoding, rolling windows) can be read and tested without loading a model.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import NamedTuple, TypeVar
 
 import torch
@@ -64,6 +64,59 @@ def encode_pair(
     return ctx, whole[len(ctx) :]
 
 
+class PackedRow(NamedTuple):
+    """A shared context followed by several continuations, scored in one forward pass.
+
+    ``positions`` restart after the context for every continuation, and ``segments`` (0 for the
+    context, k for the k-th continuation) keep continuations from attending to each other.
+    ``members`` holds, per request, its index, the input indices whose hidden states predict
+    its tokens (the context's last index, then its own segment) and those target tokens.
+    """
+
+    input_ids: list[int]
+    positions: list[int]
+    segments: list[int]
+    members: list[tuple[int, list[int], list[int]]]
+
+
+def pack_continuations(context: list[int], conts: Sequence[tuple[int, list[int]]]) -> PackedRow:
+    """``context + cont_1[:-1] + cont_2[:-1] + ...`` for ``(request index, cont)`` pairs."""
+    ids, positions, segments = list(context), list(range(len(context))), [0] * len(context)
+    members = []
+    for k, (index, cont) in enumerate(conts, start=1):
+        start = len(ids)
+        ids += cont[:-1]
+        positions += range(len(context), len(context) + len(cont) - 1)
+        segments += [k] * (len(cont) - 1)
+        members.append((index, [len(context) - 1, *range(start, len(ids))], list(cont)))
+    return PackedRow(ids, positions, segments, members)
+
+
+def packed_inputs(
+    rows: Sequence[PackedRow], pad_id: int, device: torch.device | str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """``(input_ids, position_ids, 4D boolean attention mask)`` for right-padded packed rows.
+
+    A query attends to an earlier key of the shared context or of its own segment. Padding has
+    segment -1: no real token attends to it, and it attends to the context itself, so no query
+    row is fully masked (that would give NaN states, and NaN times a zero weight is NaN).
+    """
+    width = max(len(r.input_ids) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    positions = torch.zeros((len(rows), width), dtype=torch.long)
+    segments = torch.full((len(rows), width), -1, dtype=torch.long)
+    for b, row in enumerate(rows):
+        n = len(row.input_ids)
+        ids[b, :n] = torch.tensor(row.input_ids, dtype=torch.long)
+        positions[b, :n] = torch.tensor(row.positions, dtype=torch.long)
+        segments[b, :n] = torch.tensor(row.segments, dtype=torch.long)
+    index = torch.arange(width)
+    causal = index[None, :] <= index[:, None]
+    query, key = segments[:, :, None], segments[:, None, :]
+    mask = causal[None] & ((key == 0) | (key == query))
+    return ids.to(device), positions.to(device), mask[:, None].to(device)
+
+
 def chunks(items: Sequence[T], size: int) -> Iterator[list[T]]:
     for start in range(0, len(items), size):
         yield list(items[start : start + size])
@@ -80,14 +133,82 @@ def token_batches(
     runs alone).
     """
     batch: list[T] = []
+    widest = 0
     for item in order:
-        width = max(length(batch[0]) if batch else 0, length(item))
+        width = max(widest, length(item))
         if batch and (len(batch) >= max_rows or width * (len(batch) + 1) > max_tokens):
             yield batch
-            batch = []
+            batch, width = [], length(item)
         batch.append(item)
+        widest = width
     if batch:
         yield batch
+
+
+def common_prefix_len(a: Sequence[int], b: Sequence[int]) -> int:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n
+
+
+def prefix_order(
+    prompts: Mapping[int, Sequence[int]], indices: Sequence[int], min_shared: int
+) -> list[int]:
+    """``indices`` with prompts that share a prefix of ``min_shared``+ tokens next to each other.
+
+    Clusters of such prompts (few-shot examples, one passage with several questions, a chat
+    template) come longest first, and so do the prompts inside a cluster.
+    """
+    if not indices:
+        return []
+    lexical = sorted(indices, key=lambda i: list(prompts[i]))
+    clusters = [[lexical[0]]]
+    for prev, cur in zip(lexical, lexical[1:], strict=False):
+        if common_prefix_len(prompts[prev], prompts[cur]) >= min_shared:
+            clusters[-1].append(cur)
+        else:
+            clusters.append([cur])
+    for cluster in clusters:
+        cluster.sort(key=lambda i: -len(prompts[i]))
+    clusters.sort(key=lambda c: -len(prompts[c[0]]))
+    return [i for cluster in clusters for i in cluster]
+
+
+def split_prefixes(
+    prompts: Sequence[list[int]], min_shared: int
+) -> tuple[list[list[int]], list[int], list[list[int]]] | None:
+    """Shared prefixes of a batch: ``(distinct prefixes, prefix index per row, suffixes)``.
+
+    Neighbouring prompts (in ``prefix_order``) sharing ``min_shared``+ tokens get their common
+    prefix; every suffix keeps at least one token so that each row's next-token logits come
+    from its own last prompt token. None when no prefix is shared by two rows.
+    """
+    groups: list[list[int]] = []
+    for row, prompt in enumerate(prompts):
+        if groups and common_prefix_len(prompts[groups[-1][0]], prompt) >= min_shared:
+            groups[-1].append(row)
+        else:
+            groups.append([row])
+    if all(len(group) == 1 for group in groups):
+        return None
+    prefixes: list[list[int]] = []
+    owner = [0] * len(prompts)
+    suffixes: list[list[int]] = [[] for _ in prompts]
+    for g, group in enumerate(groups):
+        first = prompts[group[0]]
+        n = min(len(prompts[r]) - 1 for r in group)
+        for r in group[1:]:
+            n = min(n, common_prefix_len(first, prompts[r]))
+        prefixes.append(first[:n])
+        for r in group:
+            owner[r] = g
+            suffixes[r] = prompts[r][n:]
+    if not all(prefixes):  # a one-token prompt: nothing to prefill
+        return None
+    return prefixes, owner, suffixes
 
 
 def pad(
