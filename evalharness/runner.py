@@ -6,6 +6,7 @@ A run is resumable: items whose sample rows are already stored are not sent agai
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import re
 import subprocess
@@ -98,7 +99,8 @@ def expand(
 
 def check_capabilities(model: Model, tasks: list[tuple[TaskSpec, dict[str, Any]]]) -> None:
     for spec, settings in tasks:
-        needs = {NEEDS[spec.output_type]} | ({LOGLIKELIHOOD} if "best_of_n" in settings else set())
+        by_logprob = settings.get("selector") == "logprob"
+        needs = {NEEDS[spec.output_type]} | ({LOGLIKELIHOOD} if by_logprob else set())
         for need in sorted(needs - model.capabilities):
             why = "best-of-n selection by log-likelihood" if need != NEEDS[spec.output_type] else ""
             raise ModelError(
@@ -191,7 +193,7 @@ def _generate(
         generations = converse(model, requests, [item.followups for item in items])
     else:
         generations = model.generate(requests)
-    chosen = _select_best(model, items, generations) if "best_of_n" in settings else {}
+    chosen = _select_best(settings, model, items, generations) if "best_of_n" in settings else {}
     out = []
     for i, (item, gen) in enumerate(zip(items, generations, strict=True)):
         text = gen.texts[chosen.get(i, 0)] if gen.texts else None
@@ -211,11 +213,15 @@ def _generate(
             completion_tokens=gen.completion_tokens,
             error=gen.error,
         )
-        outcome = None if gen.error else Outcome(
-            prediction=answer,
-            references=item.references,
-            retrieved_ids=tuple(hit.id for hit in item.retrieved),
-            gold_ids=item.gold_passages,
+        outcome = (
+            None
+            if gen.error
+            else Outcome(
+                prediction=answer,
+                references=item.references,
+                retrieved_ids=tuple(hit.id for hit in item.retrieved),
+                gold_ids=item.gold_passages,
+            )
         )
         out.append((sample, outcome))
     return out
@@ -226,23 +232,45 @@ def _meta(gen: Any) -> dict[str, Any]:
     return {"meta": gen.meta} if gen.meta else {}
 
 
-def _select_best(model: Model, items: list[Item], generations: list[Any]) -> dict[int, int]:
-    """Best-of-N: index of the candidate with the highest mean token log-likelihood, per item."""
+def _select_best(
+    settings: dict[str, Any], model: Model, items: list[Item], generations: list[Any]
+) -> dict[int, int]:
+    """Best-of-N: per item without error, the index of the candidate the selector prefers.
+
+    ``logprob``: the highest mean token log-likelihood under the evaluated model.
+    ``judge:<rubric>``: the rubric judge's favourite (``judges.run.select_best``), judged by
+    ``selector_model`` or else the evaluated model itself; the judge never sees the reference.
+    """
+    ok = [i for i, gen in enumerate(generations) if gen.error is None]
+    selector = settings.get("selector", "logprob")
+    if selector.startswith("judge:"):
+        from evalharness.judges.run import select_best
+
+        judge = settings.get("selector_model")
+        groups = [(prompt_text(items[i].prompt), generations[i].texts) for i in ok]
+        picks = select_best(
+            groups, selector.removeprefix("judge:"), _judge_model(judge) if judge else model
+        )
+        return dict(zip(ok, picks, strict=True))
     asks = [
-        (i, LoglikelihoodRequest(item.prompt, text))
-        for i, (item, gen) in enumerate(zip(items, generations, strict=True))
-        if gen.error is None
-        for text in gen.texts
+        LoglikelihoodRequest(items[i].prompt, text) for i in ok for text in generations[i].texts
     ]
-    scored = iter(model.loglikelihood([request for _, request in asks]))
+    scored = iter(model.loglikelihood(asks))
     chosen = {}
-    for i, gen in enumerate(generations):
-        if gen.error is None:
-            results = [next(scored) for _ in gen.texts]
-            chosen[i] = mean_logprob_choice(
-                list(gen.texts), [r.logprob for r in results], [r.n_tokens for r in results]
-            )
+    for i in ok:
+        results = [next(scored) for _ in generations[i].texts]
+        chosen[i] = mean_logprob_choice(
+            list(generations[i].texts), [r.logprob for r in results], [r.n_tokens for r in results]
+        )
     return chosen
+
+
+@functools.lru_cache(maxsize=2)
+def _judge_model(spec: str) -> Model:
+    """A selector's judge model, loaded once per process rather than once per chunk."""
+    from evalharness.models import load_model
+
+    return load_model(spec)
 
 
 def _multiple_choice(

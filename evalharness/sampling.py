@@ -17,8 +17,8 @@ from pydantic import ValidationError
 from evalharness.errors import ConfigError
 from evalharness.requests import Sampling
 
-RUN_KEYS = ("best_of_n", "selector")  # handled by the runner, not sent to backends
-SELECTORS = ("logprob",)
+RUN_KEYS = ("best_of_n", "selector", "selector_model")  # the runner's, not sent to backends
+SELECTORS = ("logprob", "judge:<rubric>")
 
 
 def parse_overrides(text: str, where: str = "--sampling") -> dict[str, Any]:
@@ -64,11 +64,7 @@ def variants(
             if not isinstance(best, int) or best < 1:
                 raise ConfigError(f"{where}: best_of_n: expected a positive integer, got {best!r}")
             merged["n"] = best
-            if run_level.setdefault("selector", "logprob") not in SELECTORS:
-                raise ConfigError(
-                    f"{where}: selector: unknown {run_level['selector']!r} "
-                    f"(known: {', '.join(SELECTORS)})"
-                )
+            _check_selector(run_level.setdefault("selector", "logprob"), where)
         try:
             sampling = Sampling(**merged)
         except ValidationError as exc:
@@ -79,6 +75,17 @@ def variants(
         suffix = ",".join(f"{k}={v}" for k, v in point.items())
         out.append((f"[{suffix}]" if suffix else "", sampling, run_level))
     return out
+
+
+def _check_selector(selector: object, where: str) -> None:
+    if selector == "logprob":
+        return
+    if isinstance(selector, str) and selector.startswith("judge:"):
+        from evalharness.judges.stored import as_rubric  # lazy: judges import the config
+
+        as_rubric(selector.removeprefix("judge:"))  # an unknown rubric fails here, not mid-run
+        return
+    raise ConfigError(f"{where}: selector: unknown {selector!r} (known: {', '.join(SELECTORS)})")
 
 
 def mean_logprob_choice(candidates: list[str], logprobs: list[float], n_tokens: list[int]) -> int:

@@ -451,6 +451,39 @@ def test_best_of_n_picks_the_judges_favourite() -> None:
     assert select_best_of_n(candidates, PAIRWISE, Prefers("fine"), source="Q") == 2
 
 
+def test_a_run_picks_best_of_n_by_a_rubric_judge(tmp_path: Path, db_url: str) -> None:
+    """``selector: judge:<rubric>``: the evaluated model judges its own candidates."""
+
+    class SelfJudging(ScriptedModel):
+        def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+            out = []
+            for r in requests:
+                text = prompt_text(r.prompt)
+                if text.startswith("Summarise:"):  # the task: three candidates
+                    topic = text.split("about ")[1].rstrip(".")
+                    out.append(Generation(texts=("zzq weak", topic, "zzq other")[: r.sampling.n]))
+                else:  # the judge: candidates marked zzq are poor
+                    out.append(Generation(texts=(_uniform(1 if "zzq" in text else 5),)))
+            return out
+
+    _stored_run(tmp_path, db_url, ["unused"] * 3)  # writes rows.jsonl and summ.yaml
+    task = str(tmp_path / "summ.yaml")
+    best = {"best_of_n": 3, "temperature": 0.8, "selector": "judge:summeval"}
+    plain = evaluate(SelfJudging(), [task], db=db_url, cache=False)
+    judged = evaluate(SelfJudging(), [task], db=db_url, sampling=best, cache=False)
+    assert plain["results"]["summ"]["exact_match"]["value"] == 0.0
+    assert judged["results"]["summ"]["exact_match"]["value"] == 1.0
+    samples = open_store(db_url).samples(judged["run_id"])
+    assert [s.result["selected"] for s in samples] == [1, 1, 1]
+    with pytest.raises(ConfigError, match="no_such_rubric"):
+        evaluate(
+            SelfJudging(),
+            [task],
+            db=db_url,
+            sampling={"best_of_n": 2, "selector": "judge:no_such_rubric"},
+        )
+
+
 # -- a stored run through the CLI --------------------------------------------------------------
 
 
