@@ -83,3 +83,18 @@ def test_scripted_default_model_unchanged(tmp_path: Path, db_url: str) -> None:
     model = ScriptedModel(default="x")
     evaluate(model, [str(task)], db=db_url, cache=False)
     assert model.calls == ["generate:1", "generate:1"]
+
+
+def test_mtbench_judge_sees_the_whole_conversation(tmp_path: Path, db_url: str) -> None:
+    """The bundled task: two turns, then its judge grades the second answer in context."""
+    repo = Path(__file__).resolve().parent.parent
+    text = (repo / "tasks" / "mtbench.yaml").read_text(encoding="utf-8")
+    data = repo / "tasks" / "data" / "mtbench" / "questions.jsonl"
+    text = text.replace("path: data/mtbench/questions.jsonl", f"path: {data}")
+    task = tmp_path / "mtbench.yaml"
+    task.write_text(text.replace("model: embedded", "model: scripted"))  # the judge: Recorder
+    model = Recorder()
+    out = evaluate(model, [str(task)], limit=2, db=db_url, cache=False)["results"]["mtbench"]
+    judged = [m[-1]["content"] for m in model.seen if "Assistant, turn 1: n1" in m[-1]["content"]]
+    assert len(judged) >= 2 and all("User, turn 2: " in prompt for prompt in judged)
+    assert out["judge:mtbench_single.rating"]["n_unparsed"] == 2  # "n1" is not a judgment

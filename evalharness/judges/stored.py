@@ -45,9 +45,11 @@ def as_model(judge_model: str | Model) -> Model:
 
 def subject_of(sample: Sample, source: str | None = None) -> Subject:
     """What the judge sees of a stored sample: ``source`` is a template over the dataset row
-    (default: the prompt the model saw); the reference is the first non-empty one."""
+    (default: the prompt the model saw), which may also use ``model_answers``, the model's
+    answer to every turn of a multi-turn chat; the reference is the first non-empty one."""
+    turns = ((sample.result or {}).get("meta") or {}).get("turns") or [sample.output]
     try:
-        text = render(source, sample.input) if source else sample.prompt
+        text = render(source, {"model_answers": turns, **sample.input}) if source else sample.prompt
     except TemplateError as exc:
         raise ConfigError(f"judge source template: sample {sample.idx}: {exc}") from None
     refs = sample.reference if isinstance(sample.reference, list) else [sample.reference]
