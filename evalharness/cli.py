@@ -26,15 +26,21 @@ def _split(values: list[str] | None) -> list[str]:
 
 
 def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
+    """One line per metric; a metric with nothing to average (n = 0) shows — for value and CI."""
     typer.echo(f"run {run_id}")
-    header = f"{'task':<16} {'metric':<18} {'value':>10}  {'95% CI':<23} {'n':>5} {'failed':>6}"
+    width = max([18, *(len(m) for metrics in results.values() for m in metrics)])
+    header = (
+        f"{'task':<16} {'metric':<{width}} {'value':>10}  {'95% CI':<23} {'n':>5} {'failed':>6}"
+    )
     typer.echo(header)
     typer.echo("-" * len(header))
     for task, metrics in results.items():
         for metric, agg in metrics.items():
-            ci = f"[{agg['ci_low']:.4g}, {agg['ci_high']:.4g}]"
-            value, n, failed = agg["value"], agg["n"], agg["n_failed"]
-            typer.echo(f"{task:<16} {metric:<18} {value:>10.4g}  {ci:<23} {n:>5} {failed:>6}")
+            n, failed = agg["n"], agg["n_failed"]  # a judge's failures: its unparsed answers
+            value, ci = "—", "—"
+            if n:
+                value, ci = f"{agg['value']:.4g}", f"[{agg['ci_low']:.4g}, {agg['ci_high']:.4g}]"
+            typer.echo(f"{task:<16} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
 
 
 @app.command()

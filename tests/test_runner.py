@@ -172,3 +172,17 @@ def test_run_config_file(tmp_path: Path, db_url: str) -> None:
     assert (
         result.returncode == 2 and f"{bad}: limt: Extra inputs are not permitted" in result.stderr
     )
+
+
+def test_printed_results_show_a_dash_where_nothing_was_averaged(capsys) -> None:
+    from evalharness.cli import print_results
+
+    ok = {"value": 0.5, "ci_low": 0.25, "ci_high": 0.75, "n": 4, "n_failed": 1}
+    empty = {"value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}
+    print_results(
+        "r1", {"t": {"acc": ok, "judge:mtbench_single.rating": {**empty, "n": 0, "n_failed": 5}}}
+    )
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[3].split() == ["t", "acc", "0.5", "[0.25,", "0.75]", "4", "1"]
+    assert lines[4].split() == ["t", "judge:mtbench_single.rating", "—", "—", "0", "5"]
+    assert "nan" not in lines[4]
