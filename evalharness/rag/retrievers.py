@@ -15,6 +15,7 @@ from __future__ import annotations
 import functools
 import importlib
 import importlib.util
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -44,15 +45,15 @@ class Hit:
 class Retriever(Protocol):
     """Finds the ``k`` best passages for each query of a batch. Example::
 
-        class FirstPassages:
-            name = "first"
+    class FirstPassages:
+        name = "first"
 
-            def __init__(self, corpus: Corpus) -> None:
-                self.corpus = corpus
+        def __init__(self, corpus: Corpus) -> None:
+            self.corpus = corpus
 
-            def search(self, queries: list[str], k: int) -> list[list[Hit]]:
-                top = [Hit(p.id, 0.0, p.text) for p in self.corpus.passages[:k]]
-                return [list(top) for _ in queries]
+        def search(self, queries: list[str], k: int) -> list[list[Hit]]:
+            top = [Hit(p.id, 0.0, p.text) for p in self.corpus.passages[:k]]
+            return [list(top) for _ in queries]
     """
 
     name: str
@@ -87,6 +88,7 @@ class BM25Retriever:
     def __init__(self, corpus: Corpus, *, cache_dir: Path | None = None) -> None:
         self.corpus = corpus
         self._bm25s = _require("bm25s", "bm25s")
+        logging.getLogger("bm25s").setLevel(logging.WARNING)  # bm25s sets DEBUG on import
         settings = {**BM25_SETTINGS, "bm25s": metadata.version("bm25s")}
         self.index = cached_index(
             "bm25", corpus, settings, build=self._build, load=self._load, root=cache_dir

@@ -361,7 +361,17 @@ def main(argv: list[str]) -> None:
     src = Path(argv[1]) if len(argv) > 1 else REPO / ".." / "shared" / "data"
     if not src.is_dir():
         sys.exit(f"shared data folder not found: {src}")
-    for build in (wikitext2, piqa, gsm8k, flores200, summeval, xquad, xquad_rag, pubmedqa, provenance):
+    for build in (
+        wikitext2,
+        piqa,
+        gsm8k,
+        flores200,
+        summeval,
+        xquad,
+        xquad_rag,
+        pubmedqa,
+        provenance,
+    ):
         build(src)
 
 
