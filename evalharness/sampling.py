@@ -83,7 +83,10 @@ def _check_selector(selector: object, where: str) -> None:
     if isinstance(selector, str) and selector.startswith("judge:"):
         from evalharness.judges.stored import as_rubric  # lazy: judges import the config
 
-        as_rubric(selector.removeprefix("judge:"))  # an unknown rubric fails here, not mid-run
+        try:  # an unknown rubric fails here, not mid-run
+            as_rubric(selector.removeprefix("judge:"))
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: selector: {exc}") from None
         return
     raise ConfigError(f"{where}: selector: unknown {selector!r} (known: {', '.join(SELECTORS)})")
 

@@ -475,7 +475,7 @@ def test_a_run_picks_best_of_n_by_a_rubric_judge(tmp_path: Path, db_url: str) ->
     assert judged["results"]["summ"]["exact_match"]["value"] == 1.0
     samples = open_store(db_url).samples(judged["run_id"])
     assert [s.result["selected"] for s in samples] == [1, 1, 1]
-    with pytest.raises(ConfigError, match="no_such_rubric"):
+    with pytest.raises(ConfigError, match="selector: unknown rubric .no_such_rubric"):
         evaluate(
             SelfJudging(),
             [task],
