@@ -85,16 +85,39 @@ def test_scripted_default_model_unchanged(tmp_path: Path, db_url: str) -> None:
     assert model.calls == ["generate:1", "generate:1"]
 
 
-def test_mtbench_judge_sees_the_whole_conversation(tmp_path: Path, db_url: str) -> None:
-    """The bundled task: two turns, then its judge grades the second answer in context."""
+def _bundled(name: str, tmp_path: Path, judge: str = "scripted") -> Path:
+    """A copy of a bundled mtbench task whose judge is the model under test (named ``judge``)."""
     repo = Path(__file__).resolve().parent.parent
-    text = (repo / "tasks" / "mtbench.yaml").read_text(encoding="utf-8")
+    text = (repo / "tasks" / f"{name}.yaml").read_text(encoding="utf-8")
     data = repo / "tasks" / "data" / "mtbench" / "questions.jsonl"
     text = text.replace("path: data/mtbench/questions.jsonl", f"path: {data}")
-    task = tmp_path / "mtbench.yaml"
-    task.write_text(text.replace("model: embedded", "model: scripted"))  # the judge: Recorder
+    task = tmp_path / f"{name}.yaml"
+    task.write_text(text.replace("model: embedded", f"model: {judge}"))
+    return task
+
+
+def test_mtbench_judge_sees_the_whole_conversation(tmp_path: Path, db_url: str) -> None:
+    """The bundled task: two turns, then its judge grades the second answer in context."""
+    task = _bundled("mtbench", tmp_path)
     model = Recorder()
     out = evaluate(model, [str(task)], limit=2, db=db_url, cache=False)["results"]["mtbench"]
     judged = [m[-1]["content"] for m in model.seen if "Assistant, turn 1: n1" in m[-1]["content"]]
     assert len(judged) >= 2 and all("User, turn 2: " in prompt for prompt in judged)
     assert out["judge:mtbench_single.rating"]["n_unparsed"] == 2  # "n1" is not a judgment
+
+
+def test_mtbench_first_turns_come_from_the_cache_of_the_two_turn_task(
+    tmp_path: Path, db_url: str
+) -> None:
+    """mtbench_turn1 asks exactly mtbench's first requests: answered once, graded on their own."""
+    model = Recorder()
+    model.name = model.fingerprint = f"recorder-{tmp_path.name}"  # a cache of its own
+    tasks = [str(_bundled(name, tmp_path, model.name)) for name in ("mtbench", "mtbench_turn1")]
+    out = evaluate(model, tasks, limit=2, db=db_url)["results"]
+    questions = [m for m in model.seen if m[-1]["content"].startswith("Compose an engaging")]
+    assert len(questions) == 1  # the first turn of question 81, generated once for both tasks
+    answer = "[The Start of Assistant's Answer]\nn1\n"  # mtbench_turn1's answers; mtbench's: n2
+    judged = [m[-1]["content"] for m in model.seen if answer in m[-1]["content"]]
+    assert judged and all("User, turn 2" not in prompt for prompt in judged)
+    assert any("Compose an engaging travel blog post" in prompt for prompt in judged)
+    assert out["mtbench_turn1"]["judge:mtbench_single.rating"]["n_unparsed"] == 2
