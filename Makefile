@@ -5,7 +5,7 @@ SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
 CORE := $(VENV)/.core-$(SUM)
 DEV := $(VENV)/.dev-$(SUM)
 LIMIT ?= 5
-# Every bundled task but the MT-Bench ones, whose 256-token turns and embedded judge add ~5 min on
+# Every bundled task but the MT-Bench ones, whose 256-token turns and embedded judge add ~7 min on
 # 2 cores (`evalharness run --model embedded --tasks mtbench,mtbench_turn1 --limit 5`).
 DEMO_TASKS ?= wikitext2,piqa,gsm8k,flores_en_de,flores_en_fr,summeval_cnndm,xquad_en,xquad_en_rag,pubmedqa_rag
 export HF_HUB_OFFLINE ?= 1
