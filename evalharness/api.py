@@ -24,10 +24,12 @@ def evaluate(
     cache: bool | ResponseCache = True,
     chunk_size: int = 64,
     progress: bool | None = None,
+    judge_model: str | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
     ``sampling`` overrides every generation task's settings (a list value is a sweep);
+    ``judge_model`` (a spec string) replaces the model of every task judge;
     ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir).
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}}`` where an aggregate
     has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``.
@@ -39,13 +41,19 @@ def evaluate(
         progress=progress,
         sampling=dict(sampling or {}),
         chunk_size=chunk_size,
+        judge_model=judge_model,
     )
     expand(load_specs(options.tasks), options.sampling)  # fail on bad input before loading a model
     store = open_store(db)
     model_args = dict(model_args or {})
     backend = load_model(model, **model_args) if isinstance(model, str) else model
     spec = model if isinstance(model, str) else backend.name
-    config = {"model_args": model_args, "sampling": options.sampling, "cache": bool(cache)}
+    config = {
+        "model_args": model_args,
+        "sampling": options.sampling,
+        "cache": bool(cache),
+        "judge_model": judge_model,
+    }
     run = start_run(store, spec, backend, options, config)
     return {"run_id": run.id, "results": execute(store, run, _cached(backend, cache), options)}
 
@@ -62,6 +70,7 @@ def resume(
         tags=list(run.tags),
         progress=progress,
         sampling=dict(run.config.get("sampling", {})),
+        judge_model=run.config.get("judge_model"),
     )
     backend = model or load_model(run.model, **run.config.get("model_args", {}))
     backend = _cached(backend, run.config.get("cache", True))

@@ -72,6 +72,10 @@ def run(
     chunk_size: Annotated[
         int, typer.Option(min=1, help="samples per model call, each stored as it ends")
     ] = 64,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(help="judge model spec for every task judge (overrides the task's)"),
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
@@ -105,6 +109,7 @@ def run(
             sampling={**spec.sampling, **parse_overrides(sampling or "")},
             cache=cache,
             chunk_size=chunk_size,
+            judge_model=judge_model or spec.judge_model,
         )
     print_results(result["run_id"], result["results"])
     if json_out:

@@ -272,6 +272,7 @@ class RunSpec(Spec):
     limit: int | None = Field(None, ge=1)
     tags: tuple[str, ...] = ()
     sampling: dict[str, Any] = Field(default_factory=dict)  # the settings the model ships with
+    judge_model: str | None = None  # replaces the model of every task judge
 
 
 def load_run_spec(path: Path) -> RunSpec:

@@ -49,6 +49,7 @@ class RunOptions:
     sampling: dict[str, Any] = field(default_factory=dict)  # overrides; lists are sweeps
     tags: list[str] = field(default_factory=list)
     progress: bool | None = None  # None: only on a terminal
+    judge_model: str | None = None  # replaces the model of every task judge
 
 
 def new_run_id() -> str:
@@ -141,7 +142,8 @@ def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[s
             if spec.judges:  # after aggregate_task, which replaces the task's aggregate rows
                 from evalharness.judges.run import judge_task
 
-                judged = judge_task(store, run.id, spec, models={run.model: model})
+                judges = _judges(spec, options.judge_model)
+                judged = judge_task(store, run.id, spec, judges, models={run.model: model})
                 results[spec.name].update(judged)
     except BaseException:
         store.update_run(run.id, status="failed")
@@ -150,6 +152,16 @@ def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[s
         run.id, status="finished", finished_at=now(), duration_s=time.perf_counter() - started
     )
     return results
+
+
+def _judges(spec: TaskSpec, judge_model: str | None) -> tuple[Any, ...]:
+    """The task's judges, all judged by ``judge_model`` when given (one per rubric then)."""
+    if judge_model is None:
+        return spec.judges
+    by_rubric = {}
+    for judge in spec.judges:
+        by_rubric.setdefault(judge.rubric, judge.model_copy(update={"model": judge_model}))
+    return tuple(by_rubric.values())
 
 
 def _progress(total: int, desc: str, enabled: bool | None) -> Any:

@@ -437,6 +437,28 @@ def test_runner_runs_a_tasks_judges_and_reports_them_beside_metrics(
     assert coherence["n"] == 0 and coherence["n_unparsed"] == 2
 
 
+def test_judge_model_override_replaces_every_task_judge(db_url: str, tmp_path: Path) -> None:
+    """``--judge-model`` / ``judge_model=``: the task's own judge model is never loaded."""
+    text = (REPO / "tasks" / "summeval_cnndm.yaml").read_text()
+    data = REPO / "tasks" / "data" / "summeval" / "documents.jsonl"
+    text = text.replace("path: data/summeval/documents.jsonl", f"path: {data}")
+    text += "judges:\n  - rubric: summeval\n    model: no-such-backend:x\n"
+    task = tmp_path / "judged.yaml"
+    task.write_text(text)
+    judge = Recording(default=_uniform(4), name="scripted")
+    out = evaluate(judge, [str(task)], limit=2, db=db_url, judge_model="scripted", cache=False)
+    assert out["results"]["summeval_cnndm"]["judge:summeval.coherence"]["n"] == 2
+    store = open_store(db_url)
+    assert {r.judge for r in judgments(store, out["run_id"])} == {"scripted"}
+    assert store.get_run(out["run_id"]).config["judge_model"] == "scripted"  # kept for --resume
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(task), "--limit", "1", "--db", db_url,
+        "--judge-model", "scripted", "--no-report",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "judge:summeval.coherence" in result.stdout
+
+
 def test_best_of_n_picks_the_judges_favourite() -> None:
     candidates = ["weak answer", "best answer", "fine answer"]
     scores = {"weak answer": 2, "best answer": 5, "fine answer": 4}
