@@ -132,7 +132,8 @@ def list_(what: Listing, db: DbOption = None) -> None:
 
         for name, path in task_files().items():
             spec, _ = load_task(path)
-            typer.echo(f"{name:<16} {spec.output_type:<16} {', '.join(spec.metrics)}")
+            scores = [*spec.metrics, *(f"judge:{j.rubric}" for j in spec.judges)]
+            typer.echo(f"{name:<16} {spec.output_type:<16} {', '.join(scores)}")
         return
     from evalharness.store import open_store
 

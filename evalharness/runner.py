@@ -134,6 +134,8 @@ def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[s
     results: dict[str, dict[str, Any]] = {}
     try:
         for spec, settings, base, path in tasks:
+            if options.judge_model and str(settings.get("selector", "")).startswith("judge:"):
+                settings = {"selector_model": options.judge_model, **settings}
             items = build_items(spec, base, path, options.limit)
             done = store.done_indices(run.id, spec.name)
             pending = [item for item in items if item.idx not in done]
@@ -251,7 +253,8 @@ def _select_best(
 
     ``logprob``: the highest mean token log-likelihood under the evaluated model.
     ``judge:<rubric>``: the rubric judge's favourite (``judges.run.select_best``), judged by
-    ``selector_model`` or else the evaluated model itself; the judge never sees the reference.
+    ``selector_model``, else the run's judge model, else the evaluated model itself; the judge
+    never sees the reference.
     """
     ok = [i for i, gen in enumerate(generations) if gen.error is None]
     selector = settings.get("selector", "logprob")

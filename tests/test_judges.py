@@ -497,6 +497,12 @@ def test_a_run_picks_best_of_n_by_a_rubric_judge(tmp_path: Path, db_url: str) ->
     assert judged["results"]["summ"]["exact_match"]["value"] == 1.0
     samples = open_store(db_url).samples(judged["run_id"])
     assert [s.result["selected"] for s in samples] == [1, 1, 1]
+    # The run's judge model judges the candidates too: a plain scripted model, whose empty
+    # answers never parse, so the first candidate is kept.
+    by_other = evaluate(
+        SelfJudging(), [task], db=db_url, sampling=best, judge_model="scripted", cache=False
+    )
+    assert by_other["results"]["summ"]["exact_match"]["value"] == 0.0
     with pytest.raises(ConfigError, match="selector: unknown rubric .no_such_rubric"):
         evaluate(
             SelfJudging(),

@@ -156,6 +156,8 @@ def test_cli_run_json_and_listing(tmp_path: Path, db_url: str) -> None:
         "xquad_en",
     ):
         assert name in tasks.stdout
+    [mtbench] = [line for line in tasks.stdout.splitlines() if line.startswith("mtbench ")]
+    assert mtbench.split() == ["mtbench", "generate", "judge:mtbench_single"]
 
 
 def test_run_config_file(tmp_path: Path, db_url: str) -> None:
