@@ -6,6 +6,7 @@ Every error names the file and the field:
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -26,6 +27,12 @@ from evalharness.metrics import METRICS
 from evalharness.requests import Sampling
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+def _one_of(what: str, name: str, known: Collection[str]) -> str:
+    if name not in known:
+        raise ValueError(f"unknown {what} {name!r} (known: {', '.join(known)})")
+    return name
 
 
 class Spec(BaseModel):
@@ -80,9 +87,7 @@ class RagSpec(Spec):
     def _known_retriever(cls, name: str) -> str:
         from evalharness.rag.retrievers import RETRIEVER_NAMES
 
-        if name not in RETRIEVER_NAMES:
-            raise ValueError(f"unknown retriever {name!r} (known: {', '.join(RETRIEVER_NAMES)})")
-        return name
+        return _one_of("retriever", name, RETRIEVER_NAMES)
 
     @field_validator("passages_field")
     @classmethod
@@ -171,8 +176,7 @@ class TaskSpec(Spec):
     @classmethod
     def _known_metrics(cls, names: tuple[str, ...]) -> tuple[str, ...]:
         for name in names:
-            if name not in METRICS:
-                raise ValueError(f"unknown metric {name!r} (known: {', '.join(sorted(METRICS))})")
+            _one_of("metric", name, sorted(METRICS))
         return names
 
     @field_validator("answer_extractor")
@@ -180,9 +184,7 @@ class TaskSpec(Spec):
     def _known_extractor(cls, name: str) -> str:
         from evalharness.extract import EXTRACTORS
 
-        if name not in EXTRACTORS:
-            raise ValueError(f"unknown answer_extractor {name!r} (known: {', '.join(EXTRACTORS)})")
-        return name
+        return _one_of("answer_extractor", name, EXTRACTORS)
 
     @model_validator(mode="after")
     def _fields_for_output_type(self) -> TaskSpec:
