@@ -112,7 +112,8 @@ def test_top_k_refused_before_any_request_unless_extra_sampling() -> None:
         assert fake.bodies == []
         out = OpenAIModel("fake", base_url=fake.url, extra_sampling=True).generate(requests)
     assert [g.texts for g in out] == [("a",), ("b",)]
-    assert "top_k" not in fake.bodies[0] and fake.bodies[1]["top_k"] == 40
+    bodies = {body["prompt"]: body for body in fake.bodies}  # sent concurrently: any order
+    assert "top_k" not in bodies["Say a"] and bodies["Say b"]["top_k"] == 40
 
 
 def test_runner_refuses_scoring_tasks_without_logprobs(tmp_path: Path, db_url: str) -> None:
