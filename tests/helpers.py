@@ -3,12 +3,23 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED_DATA = REPO.parent / "shared" / "data"  # the project's read-only data, beside the clone
+
+ECHO_TASK = """\
+name: echo
+dataset:
+  path: rows.jsonl
+output_type: generate
+prompt: "Say {{ word }}"
+references: "[word]"
+metrics: [exact_match]
+"""
 
 
 def run_cli(
@@ -23,3 +34,19 @@ def run_cli(
         env={**os.environ, **(env or {})},
         timeout=600,
     )
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def stop(process: subprocess.Popen) -> None:
+    """Terminate a server started by a test; kill it if it has not exited after 20 s."""
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()

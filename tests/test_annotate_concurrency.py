@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import threading
@@ -27,25 +26,17 @@ from evalharness.judges.rubric import load_rubric
 from evalharness.meta.records import HumanRating, RatedItem, ratings
 from evalharness.models.scripted import ScriptedModel
 from evalharness.store import open_store
+from tests.helpers import ECHO_TASK, free_port
 
 ANNOTATORS = 10
 PER_ANNOTATOR = 50
 RUBRIC = "summeval"  # four criteria: four rows per submitted item
-TASK = """\
-name: echo
-dataset:
-  path: rows.jsonl
-output_type: generate
-prompt: "Say {{ word }}"
-references: "[word]"
-metrics: [exact_match]
-"""
 
 
 def _fill(url: str, folder: Path) -> None:
     rows = "".join(json.dumps({"word": f"w{i}"}) + "\n" for i in range(PER_ANNOTATOR))
     (folder / "rows.jsonl").write_text(rows)
-    (folder / "echo.yaml").write_text(TASK)
+    (folder / "echo.yaml").write_text(ECHO_TASK)
     model = ScriptedModel({f"Say w{i}": f"w{i}" for i in range(PER_ANNOTATOR)}, name="echoer")
     evaluate(model, [str(folder / "echo.yaml")], db=url, cache=False)
 
@@ -106,12 +97,6 @@ def _pg_bin() -> Path | None:
     return versions[-1].parent if versions else None
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def postgres_url() -> Iterator[str]:
     """A throwaway PostgreSQL server on 127.0.0.1 (initdb in a temp dir, as ``postgres`` when
@@ -125,7 +110,7 @@ def postgres_url() -> Iterator[str]:
     if os.geteuid() == 0:
         shutil.chown(root, "postgres", "postgres")
         as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = Path(root) / "data", _free_port()
+    data, port = Path(root) / "data", free_port()
 
     def pg(*args: str) -> subprocess.CompletedProcess:
         out = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)

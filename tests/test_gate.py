@@ -18,9 +18,8 @@ from evalharness.gate_report import junit_xml, markdown
 from evalharness.metrics import get_metric, paired_bootstrap
 from evalharness.models.scripted import ScriptedModel
 from evalharness.store import Run, Sample, open_store
-from tests.helpers import run_cli
+from tests.helpers import REPO, run_cli
 
-REPO = Path(__file__).resolve().parent.parent
 T0 = datetime(2025, 1, 1)
 
 ECHO = """\

@@ -8,7 +8,6 @@ import logging
 import os
 import re
 import secrets
-import socket
 import subprocess
 import sys
 import time
@@ -35,16 +34,8 @@ from evalharness.requests import (
 )
 from evalharness.store import open_store
 from tests.faulty_proxy import FakeOpenAI, FaultyProxy, fake_answer
+from tests.helpers import ECHO_TASK, free_port, stop
 
-ECHO_TASK = """\
-name: echo
-dataset:
-  path: rows.jsonl
-output_type: generate
-prompt: "Say {{ word }}"
-references: "[word]"
-metrics: [exact_match]
-"""
 CAPITALS_TASK = """\
 name: capitals
 dataset:
@@ -77,12 +68,6 @@ def _task(tmp_path: Path, text: str, rows: list[dict], data: str = "rows.jsonl")
 def _evaluate(model: str, task: Path, db: str, model_args: dict | None = None) -> dict:
     """A run without the shared response cache: every request reaches the server."""
     return evaluate(model, [str(task)], db=db, model_args=model_args or {}, cache=False)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 # -- options, refusals ---------------------------------------------------------------------------
@@ -162,7 +147,7 @@ def test_parse_retry_after() -> None:
 
 def test_unreachable_server_gives_failed_rows(tmp_path: Path, db_url: str) -> None:
     task = _task(tmp_path, ECHO_TASK, [{"word": f"w{i}"} for i in range(5)])
-    args = {"base_url": f"http://127.0.0.1:{_free_port()}/v1", "max_attempts": 2, "backoff_s": 0}
+    args = {"base_url": f"http://127.0.0.1:{free_port()}/v1", "max_attempts": 2, "backoff_s": 0}
     crash = None
     try:
         out = _evaluate("openai:fake", task, db_url, args)
@@ -260,7 +245,7 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     pytest.importorskip("llama_cpp.server", reason="pip install -e '.[remote-test]'")
     from evalharness.models.embedded import gguf_path
 
-    port, key = _free_port(), "sk-test-" + secrets.token_hex(12)
+    port, key = free_port(), "sk-test-" + secrets.token_hex(12)
     log_path = tmp_path_factory.mktemp("llama") / "server.log"
     command = [sys.executable, "-m", "llama_cpp.server", "--model", str(gguf_path())]
     command += ["--host", "127.0.0.1", "--port", str(port), "--n_ctx", "2048", "--api_key", key]
@@ -281,11 +266,7 @@ def llama(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
             time.sleep(0.5)
         yield server
     finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
+        stop(proc)
 
 
 @pytest.fixture

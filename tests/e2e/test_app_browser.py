@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -19,6 +18,7 @@ import pytest
 from evalharness.store import open_store
 from evalharness.views import leaderboard
 from tests.app_store import HOSTILE, FilledStore, fill_store
+from tests.helpers import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")
@@ -31,12 +31,6 @@ CHROMIUM_FLAGS = [
     "--no-first-run",
 ]
 SCREENSHOTS = REPO / "reports" / "screenshots"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _healthy(url: str) -> bool:
@@ -52,7 +46,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FilledS
     """``evalharness app --db ... --port <free>`` as a subprocess on 127.0.0.1."""
     folder = tmp_path_factory.mktemp("e2e")
     filled = fill_store(f"sqlite:///{folder / 'store.db'}", folder / "task")
-    port = _free_port()
+    port = free_port()
     log = (folder / "app.log").open("w")
     process = subprocess.Popen(
         [sys.executable, "-m", "evalharness.cli", "app", "--db", filled.url, "--port", str(port)],
@@ -71,11 +65,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[str, FilledS
     try:
         yield url, filled
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+        stop(process)
         log.close()
 
 
