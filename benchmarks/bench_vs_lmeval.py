@@ -38,6 +38,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 from bench_report import agreement, markdown, summarize  # noqa: E402
+from bench_workloads import wikitext_articles  # noqa: E402
 
 WORKLOADS = ("perplexity", "multiple_choice", "generate")
 ARC_DIR = REPO.parent / "shared" / "data" / "arc"
@@ -130,9 +131,7 @@ def work_counts(cfg: dict[str, Any], workload: str, texts: list[str] | None) -> 
         return tok(text, add_special_tokens=False).input_ids
 
     if workload == "perplexity":
-        path = REPO / "tasks" / "data" / "wikitext2" / "test.jsonl"
-        rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines()]
-        return [len(encode(row["text"])) for row in rows[: cfg["limit"]]]
+        return [len(encode(text)) for text in wikitext_articles(cfg["limit"])]
     if workload == "multiple_choice":
         lines = Path(cfg["arc_file"]).read_text(encoding="utf-8").splitlines()
         counts = []

@@ -237,6 +237,28 @@ def _first_string(value: Any) -> str | None:
     return None
 
 
+def wikitext_articles(limit: int | None = None) -> list[str]:
+    """The first ``limit`` WikiText-2 test articles of the bundled task (all 62 by default)."""
+    lines = WIKITEXT.read_text(encoding="utf-8").splitlines()[:limit]
+    return [json.loads(line)["text"] for line in lines]
+
+
+def rolling_forward_windows(
+    tokenizer: Any, texts: list[str], max_length: int
+) -> tuple[list[list[int]], int]:
+    """(lm-eval's rolling windows of every text, longest first; the tokens they score)."""
+    from evalharness.models.hf_batching import rolling_windows
+
+    windows, scored = [], 0
+    for text in texts:
+        tokens = tokenizer(text, add_special_tokens=False).input_ids
+        seq = [tokenizer.bos_token_id, *tokens]
+        windows += [seq[w.input_start : w.end] for w in rolling_windows(len(tokens), max_length)]
+        scored += len(tokens)
+    windows.sort(key=len, reverse=True)
+    return windows, scored
+
+
 def run_forward(cfg: dict[str, Any]) -> dict[str, Any]:
     """``model(input_ids)`` over the perplexity workload's rolling windows, batch_size at a time.
 
@@ -246,7 +268,7 @@ def run_forward(cfg: dict[str, Any]) -> dict[str, Any]:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evalharness.models.hf_batching import chunks, pad, rolling_windows
+    from evalharness.models.hf_batching import chunks, pad
 
     started = time.perf_counter()
     tokenizer = AutoTokenizer.from_pretrained(cfg["model_dir"])
@@ -255,15 +277,8 @@ def run_forward(cfg: dict[str, Any]) -> dict[str, Any]:
     ).eval()
     load_s = time.perf_counter() - started
     started, cpu = time.perf_counter(), time.process_time()
-    rows = [json.loads(line) for line in WIKITEXT.read_text(encoding="utf-8").splitlines()]
-    windows = []
-    for row in rows[: cfg["limit"]]:
-        tokens = tokenizer(row["text"], add_special_tokens=False).input_ids
-        seq = [tokenizer.bos_token_id, *tokens]
-        windows += [
-            seq[w.input_start : w.end] for w in rolling_windows(len(tokens), cfg["max_length"])
-        ]
-    windows.sort(key=len, reverse=True)
+    texts = wikitext_articles(cfg["limit"])
+    windows, _ = rolling_forward_windows(tokenizer, texts, cfg["max_length"])
     with torch.inference_mode():
         for batch in chunks(windows, cfg["batch_size"]):
             ids, mask = pad(batch, tokenizer.eos_token_id, "right", "cpu")
@@ -273,7 +288,7 @@ def run_forward(cfg: dict[str, Any]) -> dict[str, Any]:
         "load_s": load_s,
         "eval_s": eval_s,
         "cpu_s": cpu_s,
-        "n_items": len(rows[: cfg["limit"]]),
+        "n_items": len(texts),
     }
 
 

@@ -18,7 +18,6 @@ runs a 2-layer model on any device to check the script itself.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -26,6 +25,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_workloads import rolling_forward_windows, wikitext_articles  # noqa: E402
 
 SHAPES = {  # hidden, intermediate, layers, heads, kv heads
     "1b": (2048, 5632, 22, 32, 4),
@@ -75,12 +77,6 @@ def build_model(args: argparse.Namespace, folder: Path) -> int:
     return sum(p.numel() for p in model.parameters())
 
 
-def texts(docs: int) -> list[str]:
-    path = REPO / "tasks" / "data" / "wikitext2" / "test.jsonl"
-    lines = path.read_text(encoding="utf-8").splitlines()[:docs]
-    return [json.loads(line)["text"] for line in lines]
-
-
 def sync(device: str) -> None:
     import torch
 
@@ -114,21 +110,13 @@ def run_forward(args: argparse.Namespace, folder: Path, docs: list[str]) -> tupl
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from evalharness.models.hf_batching import chunks, pad, rolling_windows
+    from evalharness.models.hf_batching import chunks, pad
 
     tokenizer = AutoTokenizer.from_pretrained(folder)
     model = AutoModelForCausalLM.from_pretrained(
         folder, dtype=getattr(torch, args.dtype), attn_implementation="sdpa"
     ).to(args.device)
-    windows, scored = [], 0
-    for text in docs:
-        tokens = tokenizer(text, add_special_tokens=False).input_ids
-        seq = [tokenizer.bos_token_id, *tokens]
-        windows += [
-            seq[w.input_start : w.end] for w in rolling_windows(len(tokens), args.max_length)
-        ]
-        scored += len(tokens)
-    windows.sort(key=len, reverse=True)
+    windows, scored = rolling_forward_windows(tokenizer, docs, args.max_length)
     with torch.inference_mode():
         ids, mask = pad(windows[:1], tokenizer.eos_token_id, "right", args.device)
         model(input_ids=ids, attention_mask=mask).logits.float().log_softmax(-1)  # warm-up
@@ -145,7 +133,7 @@ def main() -> None:
     import torch
 
     args = parse_args()
-    docs = texts(args.docs)
+    docs = wikitext_articles(args.docs)
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         params = build_model(args, folder)

@@ -11,7 +11,6 @@ longest WikiText-2 test articles (13k–16k tokens) give exactly 8 windows of 8,
 
 from __future__ import annotations
 
-import json
 import resource
 import sys
 import time
@@ -19,6 +18,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from bench_workloads import wikitext_articles  # noqa: E402
 
 CONTEXT, ROWS, GOAL_MB = 8192, 8, 4096
 
@@ -35,9 +37,7 @@ def main() -> None:
         max_batch_tokens=ROWS * CONTEXT,
         device="cpu",
     )
-    path = REPO / "tasks" / "data" / "wikitext2" / "test.jsonl"
-    texts = [json.loads(line)["text"] for line in path.read_text(encoding="utf-8").splitlines()]
-    longest = sorted(texts, key=lambda t: len(model._encode(t)), reverse=True)[:4]
+    longest = sorted(wikitext_articles(), key=lambda t: len(model._encode(t)), reverse=True)[:4]
     shapes: list[tuple[int, ...]] = []
     body = model.body
 
