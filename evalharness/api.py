@@ -8,7 +8,14 @@ from typing import Any
 from evalharness.cache import CachedModel, ResponseCache
 from evalharness.models import load_model
 from evalharness.models.base import Model
-from evalharness.runner import RunOptions, execute, expand, load_specs, start_run
+from evalharness.runner import (
+    RunOptions,
+    check_judge_models,
+    execute,
+    expand,
+    load_specs,
+    start_run,
+)
 from evalharness.store import open_store
 
 
@@ -43,7 +50,9 @@ def evaluate(
         chunk_size=chunk_size,
         judge_model=judge_model,
     )
-    expand(load_specs(options.tasks), options.sampling)  # fail on bad input before loading a model
+    specs = load_specs(options.tasks)
+    expand(specs, options.sampling)  # fail on bad input before loading a model
+    check_judge_models(specs, model if isinstance(model, str) else model.name, judge_model)
     store = open_store(db)
     model_args = dict(model_args or {})
     backend = load_model(model, **model_args) if isinstance(model, str) else model

@@ -24,9 +24,20 @@ from pydantic import (
 
 from evalharness.errors import ConfigError
 from evalharness.metrics import METRICS
+from evalharness.models import check_spec
 from evalharness.requests import Sampling
 
 TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+
+
+def _model_spec(spec: str) -> str:
+    try:
+        return check_spec(spec)
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
+
+
+ModelSpec = Annotated[str, AfterValidator(_model_spec)]  # a backend's spec, checked, not loaded
 
 
 def _one_of(what: str, name: str, known: Collection[str]) -> str:
@@ -110,7 +121,7 @@ class JudgeSpec(Spec):
     """
 
     rubric: str  # a rubric name under rubrics/, or a path to a rubric YAML file
-    model: str = "embedded"  # judge model spec string
+    model: str = "embedded"  # judge model spec string (or the name of the evaluated model)
     mode: Literal["pointwise", "reference_guided"] | None = None  # None: as the rubric says
     n: int = Field(1, ge=1)  # answers sampled per item (self-consistency); 1 = greedy
     combine: Literal["mean", "majority"] = "mean"  # over the n answers and the rubric's judges
@@ -274,7 +285,7 @@ class RunSpec(Spec):
     limit: int | None = Field(None, ge=1)
     tags: tuple[str, ...] = ()
     sampling: dict[str, Any] = Field(default_factory=dict)  # the settings the model ships with
-    judge_model: str | None = None  # replaces the model of every task judge
+    judge_model: ModelSpec | None = None  # replaces the model of every task judge
 
 
 def load_run_spec(path: Path) -> RunSpec:

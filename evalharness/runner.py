@@ -23,11 +23,12 @@ import numpy as np
 
 from evalharness.config import TaskSpec, load_task, resolve_tasks
 from evalharness.conversation import converse
-from evalharness.errors import ModelError
+from evalharness.errors import ConfigError, ModelError
 from evalharness.extract import EXTRACTORS
 from evalharness.metrics import get_metric
 from evalharness.metrics.base import Outcome
 from evalharness.metrics.stats import Aggregate, summarize
+from evalharness.models import check_spec
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
 from evalharness.prompts import prompt_text
 from evalharness.rag.pipeline import rag_record
@@ -96,6 +97,24 @@ def expand(
             update = {"name": spec.name + suffix, "generation": sampling}
             out.append((spec.model_copy(update=update), settings, base, path))
     return out
+
+
+def check_judge_models(
+    tasks: list[tuple[TaskSpec, Path, Path]], evaluated: str, judge_model: str | None
+) -> None:
+    """Every judge model a run will load is a known spec (the evaluated model's name is too):
+    checked before any model loads, not after the generations."""
+    if judge_model is not None:
+        if judge_model != evaluated:
+            check_spec(judge_model)
+        return
+    for spec, _, path in tasks:
+        for i, judge in enumerate(spec.judges):
+            if judge.model != evaluated:
+                try:
+                    check_spec(judge.model)
+                except ConfigError as exc:
+                    raise ConfigError(f"{path}: judges.{i}.model: {exc}") from None
 
 
 def check_capabilities(model: Model, tasks: list[tuple[TaskSpec, dict[str, Any]]]) -> None:

@@ -15,6 +15,7 @@ import yaml
 from pydantic import ValidationError
 
 from evalharness.errors import ConfigError
+from evalharness.models import check_spec
 from evalharness.requests import Sampling
 
 RUN_KEYS = ("best_of_n", "selector", "selector_model")  # the runner's, not sent to backends
@@ -65,6 +66,11 @@ def variants(
                 raise ConfigError(f"{where}: best_of_n: expected a positive integer, got {best!r}")
             merged["n"] = best
             _check_selector(run_level.setdefault("selector", "logprob"), where)
+            if "selector_model" in run_level:
+                try:
+                    check_spec(str(run_level["selector_model"]))
+                except ConfigError as exc:
+                    raise ConfigError(f"{where}: selector_model: {exc}") from None
         try:
             sampling = Sampling(**merged)
         except ValidationError as exc:

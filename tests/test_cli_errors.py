@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from evalharness.store import open_store
 from tests.helpers import run_cli
 
 PIQA = """\
@@ -82,12 +83,23 @@ def test_missing_data_file_is_named(tmp_path: Path, db_url: str) -> None:
     [
         (("--tasks", "no_such_task"), "unknown task 'no_such_task'"),
         (("--model", "gpt:nothing", "--tasks", "piqa"), "unknown model spec"),
+        (("--tasks", "mtbench", "--judge-model", "gpt4"), "unknown model spec 'gpt4'"),
+        (
+            (
+                "--tasks",
+                "gsm8k",
+                "--sampling",
+                "best_of_n=2,selector=judge:summeval,selector_model=x",
+            ),
+            "selector_model: unknown model spec 'x'",
+        ),
     ],
 )
 def test_unknown_names(args: tuple[str, ...], needle: str, db_url: str) -> None:
     model = () if "--model" in args else ("--model", "scripted")
     result = run_cli("run", *model, *args, "--db", db_url, "--no-report")
     _fails_with(result, needle)
+    assert open_store(db_url).runs() == []  # refused before a run starts
 
 
 def test_wrong_metric_for_output_type(tmp_path: Path, db_url: str) -> None:
@@ -100,3 +112,18 @@ def test_wrong_metric_for_output_type(tmp_path: Path, db_url: str) -> None:
 
 def test_report_of_unknown_run(db_url: str) -> None:
     _fails_with(run_cli("report", "nope", "--db", db_url), "no run 'nope'")
+
+
+def test_unknown_judge_model_in_a_task_names_file_and_field(tmp_path: Path, db_url: str) -> None:
+    """Found before any model loads, not after the generations."""
+    text = (
+        "name: tiny\ndataset:\n  path: rows.jsonl\noutput_type: generate\n"
+        'prompt: "{{ goal }}"\nreferences: "[sol1]"\nmetrics: [exact_match]\n'
+        "judges:\n  - rubric: summeval\n    model: gpt-4o\n"
+    )
+    path = _write(tmp_path, text)
+    result = run_cli(
+        "run", "--model", "scripted", "--tasks", str(path), "--db", db_url, "--no-report"
+    )
+    _fails_with(result, str(path), "judges.0.model", "unknown model spec 'gpt-4o'")
+    assert open_store(db_url).runs() == []  # refused before a run starts

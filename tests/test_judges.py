@@ -442,7 +442,7 @@ def test_judge_model_override_replaces_every_task_judge(db_url: str, tmp_path: P
     text = (REPO / "tasks" / "summeval_cnndm.yaml").read_text()
     data = REPO / "tasks" / "data" / "summeval" / "documents.jsonl"
     text = text.replace("path: data/summeval/documents.jsonl", f"path: {data}")
-    text += "judges:\n  - rubric: summeval\n    model: no-such-backend:x\n"
+    text += "judges:\n  - rubric: summeval\n    model: hf:/no/such/judge\n"
     task = tmp_path / "judged.yaml"
     task.write_text(text)
     judge = Recording(default=_uniform(4), name="scripted")

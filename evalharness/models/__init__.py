@@ -39,8 +39,16 @@ def _check_options(spec: str, options: dict[str, Any], allowed: tuple[str, ...])
         )
 
 
-def load_model(spec: str, **options: Any) -> Model:
+def check_spec(spec: str) -> str:
+    """``spec`` if it names a backend (nothing is loaded), else a ``ConfigError``."""
     kind, _, target = spec.partition(":")
+    if spec in ("embedded", "scripted") or (kind in ("hf", "openai") and target):
+        return spec
+    raise ConfigError(f"unknown model spec {spec!r} (use {SPECS})")
+
+
+def load_model(spec: str, **options: Any) -> Model:
+    kind, _, target = check_spec(spec).partition(":")
     if spec == "embedded":
         _check_options(spec, options, HF_OPTIONS)
         from evalharness.models.embedded import embedded_model_dir
@@ -48,12 +56,12 @@ def load_model(spec: str, **options: Any) -> Model:
 
         folder = embedded_model_dir()
         return HFModel(str(folder), name=f"embedded:{folder.name}", **options)
-    if kind == "hf" and target:
+    if kind == "hf":
         _check_options(spec, options, HF_OPTIONS)
         from evalharness.models.hf import HFModel
 
         return HFModel(target, **options)
-    if kind == "openai" and target:
+    if kind == "openai":
         _check_options(spec, options, OPENAI_OPTIONS)
         from evalharness.models.openai_api import OpenAIModel
 
@@ -63,4 +71,4 @@ def load_model(spec: str, **options: Any) -> Model:
         from evalharness.models.scripted import ScriptedModel
 
         return ScriptedModel(**options)
-    raise ConfigError(f"unknown model spec {spec!r} (use {SPECS})")
+    raise AssertionError(spec)  # check_spec admits only the kinds above
