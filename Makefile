@@ -31,9 +31,12 @@ $(DEV): $(CORE)
 demo: $(CORE)
 	$(VENV)/bin/evalharness run --model embedded --tasks $(DEMO_TASKS) --limit $(LIMIT) --json reports/demo.json
 
+# The suite runs on a copy of the tree with nothing beside it; then the built wheel is installed
+# on its own and driven from a folder outside the checkout.
 test: $(DEV)
 	scripts/system-deps.sh
-	$(VENV)/bin/pytest -q
+	scripts/test-isolated.sh $(abspath $(PY))
+	scripts/check-installed.sh $(abspath $(PY))
 
 lint: $(DEV)
 	$(VENV)/bin/ruff check evalharness tests tasks benchmarks

@@ -40,8 +40,10 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from bench_report import agreement, markdown, summarize  # noqa: E402
 from bench_workloads import wikitext_articles  # noqa: E402
 
+from evalharness.resources import read_data_text  # noqa: E402
+
 WORKLOADS = ("perplexity", "multiple_choice", "generate")
-ARC_DIR = REPO.parent / "shared" / "data" / "arc"
+ARC_DIR = REPO / "data" / "arc"  # bundled, gzip-compressed
 TOL = 1e-4
 
 
@@ -150,7 +152,9 @@ def main() -> None:
         from evalharness.models.embedded import embedded_model_dir
 
         args.model_dir = str(embedded_model_dir())
-    arc_file = ARC_DIR / f"ARC-{args.arc.capitalize()}-Test.jsonl"
+    arc_file = Path(tempfile.mkdtemp()) / f"ARC-{args.arc.capitalize()}-Test.jsonl"
+    # Both harnesses read the same plain JSONL file.
+    arc_file.write_text(read_data_text(ARC_DIR / arc_file.name), encoding="utf-8")
     limits = {
         "perplexity": 62 if args.full else args.docs,
         "multiple_choice": args.mc_items,

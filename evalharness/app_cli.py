@@ -15,8 +15,7 @@ from typing import Annotated
 import typer
 
 from evalharness.errors import ConfigError
-
-APP_DIR = Path(__file__).resolve().parent.parent / "app"
+from evalharness.resources import bundled
 
 DbOption = Annotated[
     str | None,
@@ -54,9 +53,9 @@ def app_command(
 
     from evalharness.store import database_url, open_store
 
-    script = APP_DIR / "Home.py"
+    script = bundled("app") / "Home.py"
     if not script.is_file():
-        raise ConfigError(f"{script}: the app is missing (run from a checkout of evalharness)")
+        raise ConfigError(f"{script}: the app is missing from this installation of evalharness")
     url = database_url(db)
     open_store(url)  # fail here, with a clear message, on an unreachable or invalid store
     env = {**os.environ, "EVALHARNESS_DB": url}

@@ -21,6 +21,24 @@ DbOption = Annotated[
 ]
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        from evalharness import __version__
+
+        typer.echo(f"evalharness {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _options(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_show_version, is_eager=True, help="print the version"),
+    ] = False,
+) -> None:
+    """Evaluate language models: every sample stored, every aggregate with a CI."""
+
+
 def _split(values: list[str] | None) -> list[str]:
     return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
 

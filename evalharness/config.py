@@ -26,8 +26,7 @@ from evalharness.errors import ConfigError
 from evalharness.metrics import METRICS
 from evalharness.models import check_spec
 from evalharness.requests import Sampling
-
-TASKS_DIR = Path(__file__).resolve().parent.parent / "tasks"
+from evalharness.resources import yaml_files
 
 
 def _model_spec(spec: str) -> str:
@@ -256,11 +255,14 @@ def load_task(path: Path) -> tuple[TaskSpec, Path]:
     return parse_spec(TaskSpec, _read_yaml(path), path), path.parent
 
 
-def task_files(tasks_dir: Path = TASKS_DIR) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(tasks_dir.glob("*.yaml"))}
+def task_files(tasks_dir: Path | None = None) -> dict[str, Path]:
+    """Task name -> file: the folders of ``$EVALHARNESS_TASK_PATH``, then the bundled tasks."""
+    if tasks_dir is not None:
+        return {p.stem: p for p in sorted(tasks_dir.glob("*.yaml"))}
+    return yaml_files("tasks")
 
 
-def resolve_tasks(names: list[str], tasks_dir: Path = TASKS_DIR) -> list[Path]:
+def resolve_tasks(names: list[str], tasks_dir: Path | None = None) -> list[Path]:
     """Task names, 'all', or paths to YAML files."""
     known = task_files(tasks_dir)
     paths: list[Path] = []

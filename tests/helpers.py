@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+from evalharness.resources import read_data_text
+
 REPO = Path(__file__).resolve().parent.parent
-SHARED_DATA = REPO.parent / "shared" / "data"  # the project's read-only data, beside the clone
+DATA = REPO / "data"  # the bundled human-judgment sets and test data (gzip-compressed)
 
 ECHO_TASK = """\
 name: echo
@@ -20,6 +22,15 @@ prompt: "Say {{ word }}"
 references: "[word]"
 metrics: [exact_match]
 """
+
+
+def data_text(dataset: str, file: str) -> str:
+    """The text of a bundled data file (``data/<dataset>/<file>``, stored as ``<file>.gz``)."""
+    return read_data_text(DATA / dataset / file)
+
+
+def data_lines(dataset: str, file: str) -> list[str]:
+    return data_text(dataset, file).splitlines()
 
 
 def run_cli(

@@ -27,7 +27,7 @@ from evalharness.models.scripted import ScriptedModel
 from evalharness.prompts import prompt_text
 from evalharness.requests import GenerateRequest, Generation
 from evalharness.store import open_store
-from tests.helpers import REPO, SHARED_DATA, run_cli
+from tests.helpers import REPO, data_lines, data_text, run_cli
 
 SUMMEVAL = load_rubric("summeval")
 PAIRWISE = load_rubric("pairwise_preference")
@@ -210,7 +210,7 @@ def test_every_shipped_rubric_loads_renders_and_parses(name: str) -> None:
 
 
 def test_rubric_criteria_line_up_with_the_human_rating_data() -> None:
-    row = json.loads((SHARED_DATA / "summeval/summeval_judgments.jsonl").open().readline())
+    row = json.loads(data_lines("summeval", "summeval_judgments.jsonl")[0])
     assert [c.name for c in SUMMEVAL.criteria] == sorted(row["scores"])
     assert all((c.scale.min, c.scale.max) == (1, 5) for c in SUMMEVAL.criteria)
     scales = {c.name: (c.scale.min, c.scale.max) for c in load_rubric("topical_chat").criteria}
@@ -219,25 +219,22 @@ def test_rubric_criteria_line_up_with_the_human_rating_data() -> None:
         "engagingness": (1, 3), "groundedness": (0, 1), "overall": (1, 5),
     }  # fmt: skip
     for name, file in (("data_to_text", "sfres.json"), ("factual_consistency", "qags_cnndm.json")):
-        scores = json.loads((SHARED_DATA / "unieval-meta" / file).read_text())[0]["scores"]
+        scores = json.loads(data_text("unieval-meta", file))[0]["scores"]
         scores = ast.literal_eval(scores) if isinstance(scores, str) else scores
         assert {c.name for c in load_rubric(name).criteria} == set(scores)
 
 
 def test_mqm_penalty_reproduces_the_expert_mqm_scores() -> None:
     """The rubric's weights turn the experts' own error annotations into their MQM penalty."""
-    folder = SHARED_DATA / "wmt-mqm-ted-ende"
     errors = defaultdict(list)
-    with (folder / "mqm_ted_ende.tsv").open(encoding="utf-8") as f:
-        next(f)
-        for line in f:
-            system, doc, _, seg, rater, _, _, category, severity, *_ = line.rstrip("\n").split("\t")
-            if category != "No-error":
-                span = {"span": "x", "category": category, "severity": severity}
-                errors[(system, doc, int(seg), rater)].append(span)
+    for line in data_lines("wmt-mqm-ted-ende", "mqm_ted_ende.tsv")[1:]:
+        system, doc, _, seg, rater, _, _, category, severity, *_ = line.split("\t")
+        if category != "No-error":
+            span = {"span": "x", "category": category, "severity": severity}
+            errors[(system, doc, int(seg), rater)].append(span)
     rubric = load_rubric("mqm_translation")
     n_checked = 0
-    for line in (folder / "system_outputs_mqm.jsonl").open(encoding="utf-8"):
+    for line in data_lines("wmt-mqm-ted-ende", "system_outputs_mqm.jsonl"):
         row = json.loads(line)
         found = errors[(row["system"], row["doc"], row["seg_id"], row["raters"][0])]
         answer = {"mqm": {"rationale": "expert annotation", "errors": found}}

@@ -22,7 +22,7 @@ from evalharness.meta.statistics import (
     krippendorff_alpha,
     mean_ci,
 )
-from tests.helpers import SHARED_DATA
+from tests.helpers import data_lines, data_text
 
 NAN = math.nan
 
@@ -142,7 +142,7 @@ def test_summary_level_skips_constant_and_singleton_groups() -> None:
 
 
 def _topical_chat() -> list[dict]:
-    rows = json.loads((SHARED_DATA / "unieval-meta" / "topical_chat.json").read_text())
+    rows = json.loads(data_text("unieval-meta", "topical_chat.json"))
     for r in rows:
         r["scores"], r["predict_scores"] = (
             ast.literal_eval(r[k]) if isinstance(r[k], str) else r[k]
@@ -268,7 +268,7 @@ def test_position_consistency_and_majority() -> None:
 
 
 def test_pandalm_inter_annotator_kappa_matches_sklearn() -> None:
-    rows = json.loads((SHARED_DATA / "pandalm-testset" / "testset-v1.json").read_text())
+    rows = json.loads(data_text("pandalm-testset", "testset-v1.json"))
     votes = [[r[f"annotator{k}"] for k in (1, 2, 3)] for r in rows]
     out = pairwise.inter_rater(votes, ["a1", "a2", "a3"], n_boot=100)
     refs = []
@@ -282,9 +282,7 @@ def test_pandalm_inter_annotator_kappa_matches_sklearn() -> None:
     assert out["krippendorff_alpha"]["value"] == pytest.approx(
         krippendorff.alpha(np.array(votes, float).T, level_of_measurement="nominal")
     )
-    gpt = json.loads(
-        (SHARED_DATA / "pandalm-testset" / "gpt-3.5-turbo-testset-v1.json").read_text()
-    )
+    gpt = json.loads(data_text("pandalm-testset", "gpt-3.5-turbo-testset-v1.json"))
     judge = [g["gpt_result"] for g in gpt]
     kappa = pairwise.rater_kappa(judge, [v[0] for v in votes], n_boot=50)
     mapped = [{"1": "1", "2": "2", "Tie": "tie"}.get(x, "unparseable") for x in judge]
@@ -293,11 +291,10 @@ def test_pandalm_inter_annotator_kappa_matches_sklearn() -> None:
 
 
 def test_llmbar_gpt4_reproduces_published_accuracy() -> None:
-    folder = SHARED_DATA / "llmbar-pairwise"
-    pairs = {r["id"]: r for r in map(json.loads, (folder / "pairs.jsonl").read_text().splitlines())}
+    pairs = {r["id"]: r for r in map(json.loads, data_lines("llmbar-pairwise", "pairs.jsonl"))}
     verdicts = [
         v
-        for v in map(json.loads, (folder / "judge_verdicts.jsonl").read_text().splitlines())
+        for v in map(json.loads, data_lines("llmbar-pairwise", "judge_verdicts.jsonl"))
         if v["judge"] == "GPT-4" and v["strategy"] == "Vanilla_NoRules"
     ]
     published = {

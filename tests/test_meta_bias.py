@@ -19,7 +19,7 @@ from evalharness.meta.bias import (
     self_preference,
     verbosity_bias,
 )
-from tests.helpers import SHARED_DATA
+from tests.helpers import data_text
 
 
 def test_position_bias_counts_the_first_shown_response() -> None:
@@ -35,8 +35,7 @@ def test_position_bias_counts_the_first_shown_response() -> None:
 
 def test_position_bias_on_llmbar_chatgpt_vs_gpt4() -> None:
     rows = [
-        json.loads(x)
-        for x in (SHARED_DATA / "llmbar-pairwise" / "judge_verdicts.jsonl").read_text().splitlines()
+        json.loads(x) for x in data_text("llmbar-pairwise", "judge_verdicts.jsonl").splitlines()
     ]
     rates = {}
     for judge in ("GPT-4", "ChatGPT"):

@@ -25,14 +25,14 @@ from evalharness.meta.records import (
 )
 from evalharness.meta.tables import llmbar_tables, pandalm_tables, unieval_tables, wmt_tables
 from evalharness.store import Store, open_store
-from tests.helpers import SHARED_DATA, run_cli
+from tests.helpers import DATA, data_text, run_cli
 
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory: pytest.TempPathFactory) -> Store:
     s = open_store(f"sqlite:///{tmp_path_factory.mktemp('meta') / 'store.db'}")
     for name in IMPORTERS:
-        import_dataset(s, name, SHARED_DATA)
+        import_dataset(s, name)  # the bundled sets
     return s
 
 
@@ -80,14 +80,12 @@ def test_row_counts_match_the_source_notes(store: Store) -> None:
 
 
 def test_reimport_writes_nothing(store: Store) -> None:
-    result = import_dataset(store, "pandalm-testset", SHARED_DATA)
+    result = import_dataset(store, "pandalm-testset", DATA)
     assert (result.items, result.new_items, result.ratings, result.new_ratings) == (999, 0, 4995, 0)
 
 
 def test_imported_values_are_the_source_values(store: Store) -> None:
-    first = json.loads(
-        (SHARED_DATA / "summeval" / "summeval_judgments.jsonl").read_text().splitlines()[0]
-    )
+    first = json.loads(data_text("summeval", "summeval_judgments.jsonl").splitlines()[0])
     frame = ratings(store, dataset="summeval")
     item = f"summeval:{first['doc_id']}:{first['system_id']}"
     got = frame[frame["item_id"] == item].set_index("criterion")["score"].to_dict()
@@ -176,7 +174,7 @@ def test_file_import_export_round_trip(tmp_path: Path, db_url: str) -> None:
 
 def test_unieval_table_from_store_matches_scipy(store: Store) -> None:
     (table, *_calibration) = unieval_tables(store, n_boot=50, rubric="qags_xsum")
-    rows = json.loads((SHARED_DATA / "unieval-meta" / "qags_xsum.json").read_text())
+    rows = json.loads(data_text("unieval-meta", "qags_xsum.json"))
 
     def value(x: object) -> float:  # a dict, or a Python-literal string of one
         return (ast.literal_eval(x) if isinstance(x, str) else x)["consistency"]
@@ -209,7 +207,7 @@ def test_llmbar_and_pandalm_tables(store: Store) -> None:
         round(llm.get("gpt-4 Vanilla_NoRules", "llmbar_natural", "accuracy")["value"], 3) == 0.935
     )
     iaa, judges = pandalm_tables(store, n_boot=50)
-    rows = json.loads((SHARED_DATA / "pandalm-testset" / "testset-v1.json").read_text())
+    rows = json.loads(data_text("pandalm-testset", "testset-v1.json"))
     from sklearn.metrics import cohen_kappa_score
 
     ref = cohen_kappa_score([r["annotator1"] for r in rows], [r["annotator2"] for r in rows])
@@ -225,15 +223,11 @@ def test_wmt_system_level_uses_corpus_bleu(store: Store) -> None:
     assert got["n"] == 13
     rows = [
         json.loads(x)
-        for x in (SHARED_DATA / "wmt-mqm-ted-ende" / "system_outputs_mqm.jsonl")
-        .read_text()
-        .splitlines()
+        for x in data_text("wmt-mqm-ted-ende", "system_outputs_mqm.jsonl").splitlines()
     ]
     refs = {
         json.loads(x)["id"]: json.loads(x)["reference"]
-        for x in (SHARED_DATA / "wmt-mqm-ted-ende" / "translation_en_de.jsonl")
-        .read_text()
-        .splitlines()
+        for x in data_text("wmt-mqm-ted-ende", "translation_en_de.jsonl").splitlines()
     }
     segments = sorted({r["id"] for r in rows})[:40]
     bleu, mqm = [], []

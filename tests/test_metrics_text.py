@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,29 +14,22 @@ from rouge_score import rouge_scorer
 from evalharness.errors import DataError
 from evalharness.metrics import METRICS, Outcome, get_metric
 from evalharness.metrics.text import reference_streams
-from tests.helpers import SHARED_DATA
+from tests.helpers import data_lines
 
-DATA = SHARED_DATA
-WMT = DATA / "wmt-mqm-ted-ende"
-SUMMEVAL = DATA / "summeval"
 N_SEG = 50
 
-needs_wmt = pytest.mark.skipif(not WMT.is_dir(), reason="WMT MQM TED data not available")
-needs_summeval = pytest.mark.skipif(not SUMMEVAL.is_dir(), reason="SummEval not available")
 
-
-def _read_jsonl(path: Path) -> list[dict]:
-    with path.open(encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def _read_jsonl(dataset: str, file: str) -> list[dict]:
+    return [json.loads(line) for line in data_lines(dataset, file) if line.strip()]
 
 
 @pytest.fixture(scope="module")
 def wmt() -> dict[str, list[str]]:
     """First N_SEG segments: the human reference and three systems' outputs, aligned."""
-    segments = _read_jsonl(WMT / "translation_en_de.jsonl")[:N_SEG]
+    segments = _read_jsonl("wmt-mqm-ted-ende", "translation_en_de.jsonl")[:N_SEG]
     ids = [s["id"] for s in segments]
     outputs: dict[str, dict[str, str]] = {}
-    for row in _read_jsonl(WMT / "system_outputs_mqm.jsonl"):
+    for row in _read_jsonl("wmt-mqm-ted-ende", "system_outputs_mqm.jsonl"):
         outputs.setdefault(row["system"], {})[row["id"]] = row["output"]
     data = {"ref": [s["reference"] for s in segments]}
     for system in ("Facebook-AI", "Online-W", "VolcTrans-GLAT"):
@@ -49,7 +41,6 @@ def _outcomes(hyps: list[str], refs: list[tuple[str, ...]]) -> list[Outcome]:
     return [Outcome(prediction=h, references=r) for h, r in zip(hyps, refs, strict=True)]
 
 
-@needs_wmt
 @pytest.mark.parametrize(
     ("name", "reference_fn"),
     [
@@ -68,7 +59,6 @@ def test_single_reference_equals_sacrebleu(wmt: dict, name: str, reference_fn) -
     assert 0.0 < expected < 100.0  # a real, non-degenerate score
 
 
-@needs_wmt
 @pytest.mark.parametrize(
     ("name", "corpus_fn", "sentence_fn"),
     [
@@ -154,16 +144,15 @@ def test_empty_and_missing_references() -> None:
 @pytest.fixture(scope="module")
 def summeval() -> list[Outcome]:
     docs = {
-        d["doc_id"]: d["references"] for d in _read_jsonl(SUMMEVAL / "summeval_documents.jsonl")
+        d["doc_id"]: d["references"] for d in _read_jsonl("summeval", "summeval_documents.jsonl")
     }
-    rows = _read_jsonl(SUMMEVAL / "summeval_judgments.jsonl")[::83][:20]
+    rows = _read_jsonl("summeval", "summeval_judgments.jsonl")[::83][:20]
     assert len({r["doc_id"] for r in rows}) > 10 and all(len(docs[r["doc_id"]]) == 11 for r in rows)
     return [
         Outcome(prediction=r["system_output"], references=tuple(docs[r["doc_id"]])) for r in rows
     ]
 
 
-@needs_summeval
 def test_rouge_equals_rouge_score_on_summeval(summeval: list[Outcome]) -> None:
     types = ["rouge1", "rouge2", "rougeL", "rougeLsum"]
     scorer = rouge_scorer.RougeScorer(types, use_stemmer=True)

@@ -34,9 +34,9 @@ from evalharness.requests import (
     RollingRequest,
     Sampling,
 )
+from tests.helpers import data_lines, data_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 TOL = 1e-4
 
 
@@ -79,7 +79,7 @@ def manual_score(ref, inputs: list[int], targets: list[int]) -> tuple[float, boo
 
 
 def wiki_text(n_chars: int, skip: int = 0) -> str:
-    raw = (DATA / "wikitext-2-raw" / "wiki.test.raw").read_text(encoding="utf-8")
+    raw = data_text("wikitext-2-raw", "wiki.test.raw")
     return raw[skip : skip + n_chars]
 
 
@@ -262,7 +262,7 @@ def test_is_greedy(hf: HFModel, ref) -> None:
 def test_shared_context_equals_plain_passes_on_piqa(
     hf: HFModel, model_dir: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    lines = (DATA / "piqa" / "valid.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = data_lines("piqa", "valid.jsonl")
     rows = [json.loads(line) for line in lines[:20]]
     requests = [
         LoglikelihoodRequest(f"Question: {row['goal']}\nAnswer:", " " + row[sol])
@@ -306,7 +306,7 @@ def test_packed_row_layout_and_mask() -> None:
 
 def test_packed_choices_match_manual_forward(hf: HFModel, ref) -> None:
     """Items with 3 to 5 choices, one-token and long ones, against one plain forward each."""
-    lines = (DATA / "arc" / "ARC-Challenge-Test.jsonl").read_text(encoding="utf-8").splitlines()
+    lines = data_lines("arc", "ARC-Challenge-Test.jsonl")
     rows = [json.loads(line)["question"] for line in lines]
     picked = [next(q for q in rows if len(q["choices"]) == n) for n in (3, 5)] + rows[:3]
     requests = [

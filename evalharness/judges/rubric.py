@@ -30,8 +30,8 @@ from pydantic import Field, field_validator, model_validator
 
 from evalharness.config import Spec, _read_yaml, parse_spec
 from evalharness.errors import ConfigError
+from evalharness.resources import yaml_files
 
-RUBRICS_DIR = Path(__file__).resolve().parent.parent.parent / "rubrics"
 PAIR_LABELS = ("A", "B", "tie")
 _NAME = re.compile(r"^[a-z][a-z0-9_]*$")
 
@@ -220,11 +220,14 @@ class Rubric(Spec):
         raise KeyError(f"rubric {self.name!r} has no criterion {name!r}")
 
 
-def rubric_files(rubrics_dir: Path = RUBRICS_DIR) -> dict[str, Path]:
-    return {p.stem: p for p in sorted(rubrics_dir.glob("*.yaml"))}
+def rubric_files(rubrics_dir: Path | None = None) -> dict[str, Path]:
+    """Rubric name -> file: the folders of ``$EVALHARNESS_RUBRIC_PATH``, then the bundled ones."""
+    if rubrics_dir is not None:
+        return {p.stem: p for p in sorted(rubrics_dir.glob("*.yaml"))}
+    return yaml_files("rubrics")
 
 
-def rubric_path(name: str, rubrics_dir: Path = RUBRICS_DIR) -> Path:
+def rubric_path(name: str, rubrics_dir: Path | None = None) -> Path:
     """A bundled rubric's file, or ``name`` itself when it is a path to a YAML file."""
     if name.endswith((".yaml", ".yml")):
         return Path(name)
@@ -234,7 +237,7 @@ def rubric_path(name: str, rubrics_dir: Path = RUBRICS_DIR) -> Path:
     return known[name]
 
 
-def load_rubric(name: str | Path, rubrics_dir: Path = RUBRICS_DIR) -> Rubric:
+def load_rubric(name: str | Path, rubrics_dir: Path | None = None) -> Rubric:
     """Load and validate a rubric by bundled name or path; errors name the file and field."""
     path = rubric_path(str(name), rubrics_dir) if isinstance(name, str) else name
     text = _read_text(path)

@@ -4,8 +4,8 @@
 Humans become annotators of kind ``human`` (a panel's mean score is one annotator, e.g.
 ``summeval-expert-mean``); the published judges' scores become annotators of kind ``judge``
 (``unieval``, ``gpt-4``, ``pandalm-7b``...), so judge-vs-human tables come from the store alone.
-Each importer reads ``<data_dir>/<name>/`` where ``data_dir`` defaults to ``../shared/data``
-beside the repository root. Imports are idempotent: known items are kept, identical ratings are
+Each importer reads ``<data_dir>/<name>/`` where ``data_dir`` defaults to the sets bundled with
+evalharness (``data/``, gzip-compressed; a folder of the uncompressed files works as well). Imports are idempotent: known items are kept, identical ratings are
 not written again (a changed one supersedes the stored one).
 
 | dataset | items | annotators (kind) | rubric / criteria |
@@ -33,14 +33,14 @@ from typing import Any
 from evalharness.errors import DataError
 from evalharness.meta.pairwise import TIE, UNPARSEABLE, normalize_verdict
 from evalharness.meta.records import NewRating, RatedItem, add_items, add_ratings, ensure_annotator
+from evalharness.resources import bundled, read_data_text
 from evalharness.store import Store
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
 PAIRWISE_SCORES = {"1": 1.0, "2": 2.0, TIE: 0.0}
 
 
 def default_data_dir() -> Path:
-    return REPO_ROOT.parent / "shared" / "data"
+    return bundled("data")
 
 
 @dataclass(frozen=True)
@@ -69,19 +69,21 @@ class _Batch:
         )
 
 
+def _text(path: Path) -> str:
+    try:
+        return read_data_text(path)
+    except FileNotFoundError:
+        raise DataError(f"missing data file {path}") from None
+
+
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    if not path.is_file():
-        raise DataError(f"missing data file {path}")
-    with path.open(encoding="utf-8") as f:
-        for line in f:
-            if line.strip():
-                yield json.loads(line)
+    for line in _text(path).splitlines():
+        if line.strip():
+            yield json.loads(line)
 
 
 def _json(path: Path) -> Any:
-    if not path.is_file():
-        raise DataError(f"missing data file {path}")
-    return json.loads(path.read_text(encoding="utf-8"))
+    return json.loads(_text(path))
 
 
 def _literal(value: Any) -> dict[str, float]:
@@ -346,5 +348,5 @@ def import_dataset(store: Store, name: str, data_dir: str | Path | None = None) 
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(IMPORTERS)}")
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
     if not (folder / name).is_dir():
-        raise DataError(f"no folder {folder / name} (set --data-dir to the shared data folder)")
+        raise DataError(f"no folder {folder / name} (--data-dir: a folder holding {name}/)")
     return IMPORTERS[name](folder / name).write(store)
