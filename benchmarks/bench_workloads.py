@@ -10,6 +10,7 @@ over the same rolling windows, batch by batch, with no scoring at all.
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 import tempfile
 import time
@@ -102,8 +103,12 @@ def ours_task_file(cfg: dict[str, Any]) -> tuple[str, Path]:
     if workload == "perplexity":
         return "wikitext2", REPO / "tasks" / "wikitext2.yaml"
     if workload == "multiple_choice":
-        name = "arc_challenge_bench" if "Challenge" in cfg["arc_file"] else "arc_easy_bench"
-        return name, BENCH_TASKS / f"{name}.yaml"
+        arc_file = Path(cfg["arc_file"])
+        name = "arc_challenge_bench" if "Challenge" in arc_file.name else "arc_easy_bench"
+        # The task reads its data relative to itself: a copy beside the unpacked ARC file.
+        path = arc_file.with_name(f"{name}.yaml")
+        shutil.copyfile(BENCH_TASKS / path.name, path)
+        return name, path
     name = GEN_TASKS[cfg["gen_task"]]
     return name, BENCH_TASKS / f"{name}.yaml"
 

@@ -255,16 +255,14 @@ def load_task(path: Path) -> tuple[TaskSpec, Path]:
     return parse_spec(TaskSpec, _read_yaml(path), path), path.parent
 
 
-def task_files(tasks_dir: Path | None = None) -> dict[str, Path]:
+def task_files() -> dict[str, Path]:
     """Task name -> file: the folders of ``$EVALHARNESS_TASK_PATH``, then the bundled tasks."""
-    if tasks_dir is not None:
-        return {p.stem: p for p in sorted(tasks_dir.glob("*.yaml"))}
     return yaml_files("tasks")
 
 
-def resolve_tasks(names: list[str], tasks_dir: Path | None = None) -> list[Path]:
+def resolve_tasks(names: list[str]) -> list[Path]:
     """Task names, 'all', or paths to YAML files."""
-    known = task_files(tasks_dir)
+    known = task_files()
     paths: list[Path] = []
     for name in names:
         if name == "all":

@@ -19,7 +19,7 @@ from evalharness.meta.bias import (
     self_preference,
     verbosity_bias,
 )
-from tests.helpers import data_text
+from tests.helpers import data_lines
 
 
 def test_position_bias_counts_the_first_shown_response() -> None:
@@ -34,9 +34,7 @@ def test_position_bias_counts_the_first_shown_response() -> None:
 
 
 def test_position_bias_on_llmbar_chatgpt_vs_gpt4() -> None:
-    rows = [
-        json.loads(x) for x in data_text("llmbar-pairwise", "judge_verdicts.jsonl").splitlines()
-    ]
+    rows = [json.loads(x) for x in data_lines("llmbar-pairwise", "judge_verdicts.jsonl")]
     rates = {}
     for judge in ("GPT-4", "ChatGPT"):
         vs = [r for r in rows if r["judge"] == judge and r["strategy"] == "Vanilla_NoRules"]

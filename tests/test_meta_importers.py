@@ -25,7 +25,7 @@ from evalharness.meta.records import (
 )
 from evalharness.meta.tables import llmbar_tables, pandalm_tables, unieval_tables, wmt_tables
 from evalharness.store import Store, open_store
-from tests.helpers import DATA, data_text, run_cli
+from tests.helpers import DATA, data_lines, data_text, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -85,7 +85,7 @@ def test_reimport_writes_nothing(store: Store) -> None:
 
 
 def test_imported_values_are_the_source_values(store: Store) -> None:
-    first = json.loads(data_text("summeval", "summeval_judgments.jsonl").splitlines()[0])
+    first = json.loads(data_lines("summeval", "summeval_judgments.jsonl")[0])
     frame = ratings(store, dataset="summeval")
     item = f"summeval:{first['doc_id']}:{first['system_id']}"
     got = frame[frame["item_id"] == item].set_index("criterion")["score"].to_dict()
@@ -221,13 +221,10 @@ def test_wmt_system_level_uses_corpus_bleu(store: Store) -> None:
     (table,) = wmt_tables(store, n_boot=50, limit=40)
     got = table.get("bleu", "mqm", "pearson")
     assert got["n"] == 13
-    rows = [
-        json.loads(x)
-        for x in data_text("wmt-mqm-ted-ende", "system_outputs_mqm.jsonl").splitlines()
-    ]
+    rows = [json.loads(x) for x in data_lines("wmt-mqm-ted-ende", "system_outputs_mqm.jsonl")]
     refs = {
         json.loads(x)["id"]: json.loads(x)["reference"]
-        for x in data_text("wmt-mqm-ted-ende", "translation_en_de.jsonl").splitlines()
+        for x in data_lines("wmt-mqm-ted-ende", "translation_en_de.jsonl")
     }
     segments = sorted({r["id"] for r in rows})[:40]
     bleu, mqm = [], []

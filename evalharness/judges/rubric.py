@@ -220,26 +220,24 @@ class Rubric(Spec):
         raise KeyError(f"rubric {self.name!r} has no criterion {name!r}")
 
 
-def rubric_files(rubrics_dir: Path | None = None) -> dict[str, Path]:
+def rubric_files() -> dict[str, Path]:
     """Rubric name -> file: the folders of ``$EVALHARNESS_RUBRIC_PATH``, then the bundled ones."""
-    if rubrics_dir is not None:
-        return {p.stem: p for p in sorted(rubrics_dir.glob("*.yaml"))}
     return yaml_files("rubrics")
 
 
-def rubric_path(name: str, rubrics_dir: Path | None = None) -> Path:
+def rubric_path(name: str) -> Path:
     """A bundled rubric's file, or ``name`` itself when it is a path to a YAML file."""
     if name.endswith((".yaml", ".yml")):
         return Path(name)
-    known = rubric_files(rubrics_dir)
+    known = rubric_files()
     if name not in known:
         raise ConfigError(f"unknown rubric {name!r} (known: {', '.join(known) or 'none'})")
     return known[name]
 
 
-def load_rubric(name: str | Path, rubrics_dir: Path | None = None) -> Rubric:
+def load_rubric(name: str | Path) -> Rubric:
     """Load and validate a rubric by bundled name or path; errors name the file and field."""
-    path = rubric_path(str(name), rubrics_dir) if isinstance(name, str) else name
+    path = rubric_path(str(name)) if isinstance(name, str) else name
     text = _read_text(path)
     return _parse(str(path), text)
 

@@ -5,7 +5,7 @@
   agreement, every statistic with a bootstrap CI; ``pairwise``: verdicts with ties
 - ``calibration``: isotonic calibration with cross-fitting, prediction-powered inference
 - ``bias``: position, verbosity and self-preference bias; prompt-injection probes
-- ``importers``: the shared human-judgment sets; ``tables``: the standard tables; ``cli``
+- ``importers``: the bundled human-judgment sets; ``tables``: the standard tables; ``cli``
 
 ``evalharness.meta.agreement`` is the function ``agreement.agreement`` (the module's helpers are
 imported with ``from evalharness.meta.agreement import ...``). Only numpy loads here; scipy,

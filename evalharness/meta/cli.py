@@ -21,16 +21,16 @@ DbOption = Annotated[
 ]
 DataDirOption = Annotated[
     Path | None,
-    typer.Option(help="folder holding the shared data sets (default: ../shared/data)"),
+    typer.Option(help="folder holding the data sets (default: the sets bundled with evalharness)"),
 ]
 
 ratings_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Human ratings: import them (a file or a shared data set) and export them.",
+    help="Human ratings: import them (a file or a bundled data set) and export them.",
 )
 
-IMPORT_HELP = """Import ratings from FILE (CSV or JSONL, one rating per row) or a shared set.
+IMPORT_HELP = """Import ratings from FILE (CSV or JSONL, one rating per row) or a bundled set.
 
 \b
 FILE columns (see evalharness/meta/ratings_file.py):
@@ -44,7 +44,7 @@ FILE columns (see evalharness/meta/ratings_file.py):
 A changed rating is stored as a new row superseding the old one.
 
 \b
---dataset NAME without FILE imports a shared human-judgment set: summeval,
+--dataset NAME without FILE imports a bundled human-judgment set: summeval,
 unieval-meta, realsumm, wmt-mqm-ted-ende, llmbar-pairwise, pandalm-testset.
 """
 
@@ -56,7 +56,7 @@ def import_(
     ] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(help="shared set to import; with FILE: dataset of rows that name none"),
+        typer.Option(help="bundled set to import; with FILE: dataset of rows that name none"),
     ] = None,
     data_dir: DataDirOption = None,
     db: DbOption = None,

@@ -1,12 +1,13 @@
-"""Importers for the shared human-judgment sets: items into ``rated_items``, scores into
+"""Importers for the bundled human-judgment sets: items into ``rated_items``, scores into
 ``human_ratings``.
 
 Humans become annotators of kind ``human`` (a panel's mean score is one annotator, e.g.
 ``summeval-expert-mean``); the published judges' scores become annotators of kind ``judge``
 (``unieval``, ``gpt-4``, ``pandalm-7b``...), so judge-vs-human tables come from the store alone.
 Each importer reads ``<data_dir>/<name>/`` where ``data_dir`` defaults to the sets bundled with
-evalharness (``data/``, gzip-compressed; a folder of the uncompressed files works as well). Imports are idempotent: known items are kept, identical ratings are
-not written again (a changed one supersedes the stored one).
+evalharness (``data/``, gzip-compressed; a folder of the uncompressed files works as well).
+Imports are idempotent: known items are kept, identical ratings are not written again (a changed
+one supersedes the stored one).
 
 | dataset | items | annotators (kind) | rubric / criteria |
 |---|---|---|---|
@@ -343,7 +344,7 @@ IMPORTERS: dict[str, Callable[[Path], _Batch]] = {
 
 
 def import_dataset(store: Store, name: str, data_dir: str | Path | None = None) -> ImportResult:
-    """Import one shared human-judgment set (a key of ``IMPORTERS``) into the store."""
+    """Import one bundled human-judgment set (a key of ``IMPORTERS``) into the store."""
     if name not in IMPORTERS:
         raise DataError(f"unknown dataset {name!r}; known: {', '.join(IMPORTERS)}")
     folder = Path(data_dir) if data_dir is not None else default_data_dir()
