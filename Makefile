@@ -5,6 +5,8 @@ SUM := $(shell cksum pyproject.toml | cut -d' ' -f1)
 CORE := $(VENV)/.core-$(SUM)
 DEV := $(VENV)/.dev-$(SUM)
 LIMIT ?= 5
+# llama.cpp (the tests' real OpenAI-compatible server) built once for any x86-64 CPU, kept between venvs
+LLAMA_WHEELS ?= $(or $(XDG_CACHE_HOME),$(HOME)/.cache)/evalharness/wheels-portable-llama
 # Every bundled task but the MT-Bench ones, whose 256-token turns and embedded judge add ~7 min on
 # 2 cores (`evalharness run --model embedded --tasks mtbench,mtbench_turn1 --limit 5`).
 DEMO_TASKS ?= wikitext2,piqa,gsm8k,flores_en_de,flores_en_fr,summeval_cnndm,xquad_en,xquad_en_rag,pubmedqa_rag
@@ -25,7 +27,12 @@ $(CORE): pyproject.toml
 
 # What the tests add: pytest, ruff, Playwright, psycopg and a real llama.cpp server (compiles ~6 min once).
 $(DEV): $(CORE)
-	$(PY) -m pip install --quiet -e ".[dev]"
+	# GGML_NATIVE=OFF: pip's own build tunes llama.cpp to the building CPU (-march=native), and that
+	# build crashed (SIGSEGV in llama_decode) on any prompt of more than one token on an AMX Xeon.
+	ls $(LLAMA_WHEELS)/llama_cpp_python-0.3.36-*.whl >/dev/null 2>&1 || CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+		$(PY) -m pip wheel --quiet --no-cache-dir --no-deps -w $(LLAMA_WHEELS) "llama-cpp-python==0.3.36"
+	$(PY) -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-0.3.36-*.whl
+	$(PY) -m pip install --quiet --find-links $(LLAMA_WHEELS) -e ".[dev]"
 	rm -f $(VENV)/.dev-* && touch $@
 
 demo: $(CORE)
