@@ -5,11 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from evalharness import preflight
 from evalharness.cache import CachedModel, ResponseCache
 from evalharness.models import load_model
 from evalharness.models.base import Model
 from evalharness.runner import (
     RunOptions,
+    check_capabilities,
     check_judge_models,
     execute,
     expand,
@@ -51,20 +53,25 @@ def evaluate(
         judge_model=judge_model,
     )
     specs = load_specs(options.tasks)
-    expand(specs, options.sampling)  # fail on bad input before loading a model
+    tasks = expand(specs, options.sampling)  # fail on bad input before loading a model
     check_judge_models(specs, model if isinstance(model, str) else model.name, judge_model)
-    store = open_store(db)
     model_args = dict(model_args or {})
+    if isinstance(model, str):
+        preflight.check_credentials(model, model_args)
+    store = open_store(db)
     backend = load_model(model, **model_args) if isinstance(model, str) else model
     spec = model if isinstance(model, str) else backend.name
+    check_capabilities(backend, [(t, settings) for t, settings, _, _ in tasks])
+    prepared = preflight.build_all(tasks, limit)  # a bad row or template: no run is stored
     config = {
-        "model_args": model_args,
+        "model_args": preflight.redact_options(model_args),
         "sampling": options.sampling,
         "cache": bool(cache),
         "judge_model": judge_model,
     }
     run = start_run(store, spec, backend, options, config)
-    return {"run_id": run.id, "results": execute(store, run, _cached(backend, cache), options)}
+    results = execute(store, run, _cached(backend, cache), options, prepared)
+    return {"run_id": run.id, "results": results}
 
 
 def resume(
@@ -81,6 +88,9 @@ def resume(
         sampling=dict(run.config.get("sampling", {})),
         judge_model=run.config.get("judge_model"),
     )
+    if model is None:
+        preflight.check_resumable(run.model, run.config.get("model_args", {}))
+        preflight.check_credentials(run.model, run.config.get("model_args", {}))
     backend = model or load_model(run.model, **run.config.get("model_args", {}))
     backend = _cached(backend, run.config.get("cache", True))
     return {"run_id": run.id, "results": execute(store, run, backend, options)}

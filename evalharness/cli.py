@@ -184,15 +184,37 @@ for register in (register_gate, register_judges, register_meta, register_app):
     register(app)
 
 
-def main() -> None:
+def _click_errors() -> tuple[type[Exception], type[Exception]]:
+    """(UsageError, NoArgsIsHelpError) of the click that Typer uses (vendored since 0.20)."""
     try:
-        app()
+        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+    except ImportError:
+        from click.exceptions import NoArgsIsHelpError, UsageError
+    return UsageError, NoArgsIsHelpError
+
+
+def main() -> None:
+    usage_error, no_args = _click_errors()
+    try:
+        code = app(standalone_mode=False)
+    except no_args as exc:  # help text, not an error line
+        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
+        sys.exit(2)
+    except usage_error as exc:  # a bad option value: one line, not Typer's usage box
+        name = exc.ctx.command_path if exc.ctx else "evalharness"
+        typer.echo(f"error: {name}: {exc.format_message()}", err=True)
+        sys.exit(2)
+    except typer.Abort:
+        typer.echo("aborted", err=True)
+        sys.exit(130)
     except EvalHarnessError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)
     except OSError as exc:  # unreadable config, unwritable output: the user's to fix
         typer.echo(f"error: {ConfigError(exc)}", err=True)
         sys.exit(2)
+    if isinstance(code, int) and code:
+        sys.exit(code)
 
 
 if __name__ == "__main__":

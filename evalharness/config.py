@@ -222,6 +222,8 @@ def _read_yaml(path: Path) -> Any:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise ConfigError(f"{path}: file not found") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     try:
         return yaml.safe_load(text)
     except yaml.YAMLError as exc:
@@ -232,13 +234,20 @@ def _read_yaml(path: Path) -> Any:
 
 
 def validation_message(path: Path | str, exc: ValidationError) -> str:
-    """One line per problem: ``file: field.path: message``."""
-    lines = []
-    for error in exc.errors():
-        field = ".".join(str(p) for p in error["loc"]) or "(top level)"
-        message = error["msg"].removeprefix("Value error, ")
-        lines.append(f"{path}: {field}: {message}")
-    return "\n".join(lines)
+    """One line: ``file: field.path: message``, problems joined by ``; ``.
+
+    A list whose only invalid entry was dropped also reports ``too_short`` (``Tuple should
+    have at least 1 item``); that echo of the real problem is left out.
+    """
+    errors = exc.errors()
+    locs = [tuple(e["loc"]) for e in errors]
+    problems = []
+    for error, loc in zip(errors, locs, strict=True):
+        if error["type"] == "too_short" and any(o[: len(loc)] == loc != o for o in locs):
+            continue
+        field = ".".join(str(p) for p in loc) or "(top level)"
+        problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
+    return f"{path}: " + "; ".join(problems)
 
 
 def parse_spec(model: type[Spec], data: Any, path: Path | str) -> Any:

@@ -14,8 +14,12 @@ Row = dict[str, Any]
 
 
 def load_rows(spec: DatasetSpec, base: Path) -> list[Row]:
+    """The rows of a dataset; an unreadable, malformed or empty file is a ``DataError``."""
     if spec.hf:
-        return _load_hf(spec)
+        rows = _load_hf(spec)
+        if not rows:
+            raise DataError(f"hf:{spec.hf} split {spec.split!r}: no rows (an empty dataset)")
+        return rows
     path = (base / spec.path).resolve() if spec.path else base
     if not path.is_file():
         raise DataError(f"data file not found: {path}")
@@ -25,18 +29,44 @@ def load_rows(spec: DatasetSpec, base: Path) -> list[Row]:
         ".csv": "csv",
         ".parquet": "parquet",
     }.get(path.suffix, "text")
+    try:
+        rows = _load_file(path, fmt)
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+    if not rows:
+        raise DataError(f"{path}: no rows (an empty dataset)")
+    return rows
+
+
+def _load_file(path: Path, fmt: str) -> list[Row]:
     if fmt == "jsonl":
         return _load_jsonl(path)
     if fmt == "json":
-        data = json.loads(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
         rows = data.get("data", data) if isinstance(data, dict) else data
         return _check_mappings(rows, path)
     if fmt in ("csv", "parquet"):
-        import pandas as pd
-
-        frame = pd.read_csv(path) if fmt == "csv" else pd.read_parquet(path)
-        return frame.to_dict(orient="records")
+        return _load_table(path, fmt)
     return [{"text": line} for line in path.read_text(encoding="utf-8").splitlines()]
+
+
+def _load_table(path: Path, fmt: str) -> list[Row]:
+    """CSV or Parquet through pandas; its parser errors become one line naming the file."""
+    import pandas as pd
+
+    try:
+        frame = pd.read_csv(path, encoding="utf-8") if fmt == "csv" else pd.read_parquet(path)
+    except pd.errors.EmptyDataError:
+        return []
+    except UnicodeDecodeError:
+        raise
+    except (pd.errors.ParserError, ValueError, OSError) as exc:  # ArrowInvalid is a ValueError
+        reason = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DataError(f"{path}: malformed {fmt} file: {reason}") from None
+    return frame.to_dict(orient="records")
 
 
 def _load_jsonl(path: Path) -> list[Row]:
@@ -83,7 +113,10 @@ class FewShotSampler:
         self.pool = _load_jsonl_or_spec(spec, base) if spec.path else rows
         self.own_rows = spec.path is None
         if spec.k > len(self.pool) - (1 if self.own_rows else 0):
-            raise DataError(f"fewshot k={spec.k} but only {len(self.pool)} example rows")
+            source = base / spec.path if spec.path else "the task's own dataset"
+            raise DataError(
+                f"fewshot k={spec.k} but only {len(self.pool)} example rows in {source}"
+            )
 
     def shots(self, index: int) -> list[Row]:
         k = self.spec.k

@@ -7,9 +7,9 @@ A prompt is either a string (completion format) or a tuple of chat messages
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, Field
 from pydantic.dataclasses import dataclass as checked_dataclass
 
 Message = dict[str, str]
@@ -20,16 +20,18 @@ Prompt = str | tuple[Message, ...]
 class Sampling:
     """Decoding settings for one generate request. ``temperature == 0`` means greedy.
 
-    Validated on construction, so a task's ``generation:`` block maps onto it directly.
+    Validated on construction, so a task's ``generation:`` block maps onto it directly; every
+    field is range-checked here (``temperature=-1``, ``top_p=7``, ``n=0``, ``nan`` are refused)
+    so that no backend sees a value it would misread.
     """
 
-    temperature: float = 0.0
-    top_k: int | None = None
-    top_p: float | None = None
-    max_tokens: int = 256
+    temperature: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
+    top_k: Annotated[int, Field(ge=1)] | None = None
+    top_p: Annotated[float, Field(gt=0.0, le=1.0, allow_inf_nan=False)] | None = None
+    max_tokens: Annotated[int, Field(ge=1)] = 256
     stop: tuple[str, ...] = ()
     seed: int | None = None
-    n: int = 1
+    n: Annotated[int, Field(ge=1)] = 1
 
     @property
     def greedy(self) -> bool:

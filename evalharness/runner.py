@@ -30,6 +30,7 @@ from evalharness.metrics.base import Outcome
 from evalharness.metrics.stats import Aggregate, summarize
 from evalharness.models import check_spec
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
+from evalharness.preflight import check_unique_names
 from evalharness.prompts import prompt_text
 from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
@@ -81,6 +82,7 @@ def load_specs(names: list[str]) -> list[tuple[TaskSpec, Path, Path]]:
     for path in resolve_tasks(names):
         spec, base = load_task(path)
         loaded.append((spec, base, path))
+    check_unique_names(loaded)
     return loaded
 
 
@@ -144,8 +146,17 @@ def start_run(
     return store.add_run(run)
 
 
-def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[str, dict[str, Any]]:
-    """Run (or resume) every task of ``run``; returns {task: {metric: aggregate dict}}."""
+def execute(
+    store: Store,
+    run: Run,
+    model: Model,
+    options: RunOptions,
+    prepared: dict[str, list[Item]] | None = None,
+) -> dict[str, dict[str, Any]]:
+    """Run (or resume) every task of ``run``; returns {task: {metric: aggregate dict}}.
+
+    ``prepared``: items already built per task (``preflight.build_all``), reused as they are.
+    """
     tasks = expand(load_specs(options.tasks), options.sampling)
     check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
     started = time.perf_counter()
@@ -155,7 +166,10 @@ def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[s
         for spec, settings, base, path in tasks:
             if options.judge_model and str(settings.get("selector", "")).startswith("judge:"):
                 settings = {"selector_model": options.judge_model, **settings}
-            items = build_items(spec, base, path, options.limit)
+            if prepared is not None and spec.name in prepared:
+                items = prepared[spec.name]
+            else:
+                items = build_items(spec, base, path, options.limit)
             done = store.done_indices(run.id, spec.name)
             pending = [item for item in items if item.idx not in done]
             _run_items(store, run.id, spec, settings, model, pending, options)

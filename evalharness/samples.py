@@ -45,7 +45,12 @@ def build_items(
     limit = limit or spec.limit
     if limit is not None:
         rows = rows[:limit]
-    sampler = FewShotSampler(spec.fewshot, rows, base) if spec.fewshot and spec.fewshot.k else None
+    sampler = None
+    if spec.fewshot and spec.fewshot.k:
+        try:
+            sampler = FewShotSampler(spec.fewshot, rows, base)
+        except DataError as exc:
+            raise DataError(f"{task_file}: fewshot: {exc}") from None
     retrievals = _retrieve(spec, rows, base, task_file, sampler, rag_retriever)
     items = []
     for idx, row in enumerate(rows):
@@ -121,18 +126,27 @@ def _item(spec: TaskSpec, idx: int, row: Row, sampler: FewShotSampler | None) ->
     )
     if spec.output_type == "generate":
         refs = _get("references", evaluate, spec.references, row) if spec.references else ()
-        refs = (refs,) if isinstance(refs, str) else tuple(str(r) for r in refs or ())
+        refs = (refs,) if isinstance(refs, str) else tuple(str(r) for r in _a_list(refs))
         if not refs and spec.metrics:
             raise _FieldError("references", "no reference")
         followups = _get("followups", evaluate, spec.followups, row) if spec.followups else ()
         if isinstance(followups, str):
             raise _FieldError("followups", f"expected a list of turns, got {followups!r}")
-        followups = tuple(str(turn) for turn in followups)
+        followups = tuple(str(turn) for turn in _a_list(followups, "followups"))
         return Item(idx, row, prompt=prompt, references=refs, followups=followups)
     choices = _get("choices", evaluate, spec.choices, row)
-    if isinstance(choices, str) or not choices:
+    if not isinstance(choices, list | tuple) or not choices:
         raise _FieldError("choices", f"expected a non-empty list, got {choices!r}")
     gold = _get("gold", lambda: int(evaluate(spec.gold, row)))
     if not 0 <= gold < len(choices):
         raise _FieldError("gold", f"index {gold} outside the {len(choices)} choices")
     return Item(idx, row, prompt=prompt, choices=tuple(str(c) for c in choices), gold=gold)
+
+
+def _a_list(value: Any, field: str = "references") -> list[Any] | tuple[Any, ...]:
+    """A list (or tuple) an expression returned; None is empty; anything else a field error."""
+    if value is None:
+        return ()
+    if not isinstance(value, list | tuple):
+        raise _FieldError(field, f"expected a string or a list of strings, got {value!r}")
+    return value

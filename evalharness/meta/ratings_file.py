@@ -34,6 +34,7 @@ from typing import Any
 
 from evalharness.errors import DataError
 from evalharness.meta.importers import ImportResult
+from evalharness.meta.rating_checks import check_on_rubric
 from evalharness.meta.records import (
     ANNOTATOR_KINDS,
     NewRating,
@@ -84,19 +85,33 @@ def _missing(value: Any) -> bool:
 def read_rows(path: Path) -> list[dict[str, Any]]:
     if not path.is_file():
         raise DataError(f"no ratings file {path}")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
         rows = []
-        for n, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        for n, line in enumerate(text.splitlines(), start=1):
             if not line.strip():
                 continue
             try:
-                rows.append(json.loads(line))
+                row = json.loads(line)
             except json.JSONDecodeError as exc:
                 raise DataError(f"{path}: line {n} is not a JSON object: {exc}") from None
+            if not isinstance(row, dict):
+                raise DataError(f"{path}: line {n} is not a JSON object")
+            rows.append(row)
         return rows
+    import io
+
     import pandas as pd
 
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+    except pd.errors.EmptyDataError:
+        return []
+    except (pd.errors.ParserError, ValueError) as exc:
+        raise DataError(f"{path}: malformed CSV: {str(exc).strip().splitlines()[0]}") from None
     return frame.to_dict(orient="records")
 
 
@@ -116,6 +131,18 @@ def _json_field(path: Path, row_no: int, column: str, value: Any, kind: type) ->
     if not isinstance(parsed, kind):
         raise DataError(f"{path}: row {row_no}: {column} must be a JSON {kind.__name__}")
     return parsed
+
+
+def _sample_idx(where: str, value: Any) -> int | None:
+    if _missing(value):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not number.is_integer() or number < 0 or isinstance(value, bool):
+        raise DataError(f"{where}: sample_idx {value!r} is not a non-negative integer")
+    return int(number)
 
 
 def import_file(store: Store, path: str | Path, dataset: str | None = None) -> ImportResult:
@@ -142,8 +169,17 @@ def import_file(store: Store, path: str | Path, dataset: str | None = None) -> I
             raise DataError(f"{where}: needs a score or a label")
         try:
             score = None if _missing(score) else float(score)
-        except ValueError:
+        except (TypeError, ValueError):
             raise DataError(f"{where}: score {score!r} is not a number") from None
+        if score is not None and not math.isfinite(score):
+            raise DataError(f"{where}: score {score!r} is not a finite number")
+        check_on_rubric(
+            where,
+            str(row.get("rubric") or "default"),
+            str(row["criterion"]),
+            score,
+            None if _missing(label) else str(label),
+        )
         kind = row.get("annotator_kind") or "human"
         if kind not in ANNOTATOR_KINDS:
             raise DataError(f"{where}: annotator_kind must be one of {ANNOTATOR_KINDS}")
@@ -161,7 +197,7 @@ def import_file(store: Store, path: str | Path, dataset: str | None = None) -> I
                 extra=_json_field(path, row_no, "extra", row.get("extra"), dict) or {},
                 run_id=row.get("run_id") or None,
                 task=row.get("task") or None,
-                sample_idx=None if _missing(sample_idx) else int(sample_idx),
+                sample_idx=_sample_idx(where, sample_idx),
                 **{f: (None if _missing(row.get(f)) else str(row[f])) for f in ITEM_FIELDS},
             )
         new_ratings.append(

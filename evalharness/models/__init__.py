@@ -39,6 +39,28 @@ def _check_options(spec: str, options: dict[str, Any], allowed: tuple[str, ...])
         )
 
 
+HF_TYPES: dict[str, tuple[type, ...]] = {
+    "device": (str,),
+    "dtype": (str,),
+    "batch_size": (int,),
+    "max_length": (int,),
+    "revision": (str,),
+    "share_context": (bool,),
+}
+
+
+def _check_hf_types(spec: str, options: dict[str, Any]) -> None:
+    """A mistyped option (``batch_size: eight``) is named here, not deep in transformers."""
+    for key, value in options.items():
+        types = HF_TYPES.get(key)
+        wrong_bool = isinstance(value, bool) and bool not in (types or ())
+        if types and (not isinstance(value, types) or wrong_bool):
+            names = " or ".join(t.__name__ for t in types)
+            raise ConfigError(f"model {spec!r}: option {key} must be {names}, got {value!r}")
+        if key in ("batch_size", "max_length") and value < (1 if key == "batch_size" else 2):
+            raise ConfigError(f"model {spec!r}: option {key} is too small: {value!r}")
+
+
 def check_spec(spec: str) -> str:
     """``spec`` if it names a backend (nothing is loaded), else a ``ConfigError``."""
     kind, _, target = spec.partition(":")
@@ -51,6 +73,7 @@ def load_model(spec: str, **options: Any) -> Model:
     kind, _, target = check_spec(spec).partition(":")
     if spec == "embedded":
         _check_options(spec, options, HF_OPTIONS)
+        _check_hf_types(spec, options)
         from evalharness.models.embedded import embedded_model_dir
         from evalharness.models.hf import HFModel
 
@@ -58,6 +81,7 @@ def load_model(spec: str, **options: Any) -> Model:
         return HFModel(str(folder), name=f"embedded:{folder.name}", **options)
     if kind == "hf":
         _check_options(spec, options, HF_OPTIONS)
+        _check_hf_types(spec, options)
         from evalharness.models.hf import HFModel
 
         return HFModel(target, **options)

@@ -11,6 +11,7 @@ import json
 import time
 from collections.abc import Mapping
 
+from evalharness.errors import ConfigError
 from evalharness.prompts import prompt_text
 from evalharness.requests import (
     GenerateRequest,
@@ -27,6 +28,22 @@ def _unit(text: str) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
 
 
+def _check_options(answers: object, default: object, delay_s: object, log_path: object) -> None:
+    """Options come from YAML or ``k=v`` text: a mistyped one is named, not a traceback later."""
+    where = "model 'scripted'"
+    if answers is not None and not (
+        isinstance(answers, Mapping) and all(isinstance(v, str) for v in answers.values())
+    ):
+        raise ConfigError(f"{where}: answers must map prompts to answer strings")
+    if not isinstance(default, str):
+        raise ConfigError(f"{where}: default must be a string, got {default!r}")
+    number = isinstance(delay_s, int | float) and not isinstance(delay_s, bool)
+    if not number or not 0 <= delay_s < float("inf"):  # type: ignore[operator]
+        raise ConfigError(f"{where}: delay_s must be a number of seconds >= 0, got {delay_s!r}")
+    if log_path is not None and not isinstance(log_path, str):
+        raise ConfigError(f"{where}: log_path must be a file path, got {log_path!r}")
+
+
 class ScriptedModel:
     capabilities = frozenset({"generate", "loglikelihood", "loglikelihood_rolling"})
 
@@ -38,6 +55,7 @@ class ScriptedModel:
         delay_s: float = 0.0,
         log_path: str | None = None,
     ) -> None:
+        _check_options(answers, default, delay_s, log_path)
         self.answers = dict(answers or {})  # rendered prompt text -> generation
         self.default = default
         self.name = name
