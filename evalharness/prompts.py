@@ -10,13 +10,13 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from jinja2 import StrictUndefined, Template
+from jinja2 import Template
 from jinja2.runtime import Undefined
-from jinja2.sandbox import SandboxedEnvironment
 
 from evalharness.requests import Message, Prompt
+from evalharness.template_budget import TemplateBudgetError, budget, environment, render_stream
 
-ENV = SandboxedEnvironment(undefined=StrictUndefined, keep_trailing_newline=True)
+ENV = environment()  # the sandbox, with a size and time budget (template_budget.py)
 
 
 @lru_cache(maxsize=512)
@@ -30,11 +30,18 @@ def _expression(source: str) -> Any:
 
 
 def render(source: str, row: dict[str, Any]) -> str:
-    return _template(source).render(row)
+    """The rendered text, streamed under the budget (a ``TemplateBudgetError`` past it)."""
+    return render_stream(_template(source), row)
 
 
 def evaluate(source: str, row: dict[str, Any]) -> Any:
-    value = _expression(source)(**row)
+    with budget():
+        try:
+            value = _expression(source)(**row)
+        except RecursionError:
+            raise TemplateBudgetError("recursion too deep") from None
+        except ArithmeticError as exc:
+            raise TemplateBudgetError(f"{type(exc).__name__}: {exc}") from None
     _fail_if_undefined(value)
     return value
 

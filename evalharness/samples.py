@@ -15,6 +15,7 @@ from evalharness.prompts import build_prompt, evaluate, render
 from evalharness.rag.pipeline import Retrieval, context_rows, retrieve_for_items
 from evalharness.rag.retrievers import Hit
 from evalharness.requests import Prompt
+from evalharness.template_budget import TemplateBudgetError
 
 
 @dataclass(frozen=True)
@@ -63,6 +64,11 @@ def build_items(
         except _FieldError as exc:
             field, cause = exc.field, exc.cause
             source = spec.dataset.path or f"hf:{spec.dataset.hf}"
+            if exc.budget:  # the template's fault, not the row's
+                raise ConfigError(
+                    f"{task_file}: task {spec.name!r}: template {field!r} (row {idx + 1} of "
+                    f"{source}): {cause}"
+                ) from None
             raise DataError(f"{task_file}: {field}: row {idx + 1} of {source}: {cause}") from None
     return items
 
@@ -92,13 +98,15 @@ def _rag_item(spec: TaskSpec, idx: int, row: Row, retrieval: Retrieval) -> Item:
 
 
 class _FieldError(Exception):
-    def __init__(self, field: str, cause: Exception | str) -> None:
-        self.field, self.cause = field, cause
+    def __init__(self, field: str, cause: Exception | str, budget: bool = False) -> None:
+        self.field, self.cause, self.budget = field, cause, budget
 
 
 def _get(field: str, fn: Any, *args: Any) -> Any:
     try:
         return fn(*args)
+    except TemplateBudgetError as exc:
+        raise _FieldError(field, exc, budget=True) from None
     except (TemplateError, TypeError, ValueError, KeyError, IndexError, AttributeError) as exc:
         raise _FieldError(field, exc) from None
 

@@ -249,6 +249,54 @@ CASES: dict[str, dict] = {
 }
 
 
+def template(prompt: str, *needles: str, env: dict[str, str] | None = None) -> dict:
+    """A hostile or mistaken prompt template: a one-line ConfigError naming task and template."""
+    text = task().replace('prompt: "Say {{ word }}"', f"prompt: {prompt!r}")
+    case = run_case({"t.yaml": text}, "t.yaml", "task 'echo'", "template 'prompt'", *needles)
+    return {**case, "env": env or {}}
+
+
+NESTED = "{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}"
+CASES.update(
+    {
+        "template 'a' * 10**9": template("{{ 'a' * 10**9 }}", "budget"),
+        "template [1] * 10**9": template("{{ [1] * 10**9 }}", "budget"),
+        "template 10**1000000000": template("{{ 10**1000000000 }}", "power"),
+        "template range(10**9)": template("{% for i in range(10**9) %}{% endfor %}", "range"),
+        "template 'a'.center(10**9)": template("{{ 'a'.center(10**9) }}", "center"),
+        "template 'a'.ljust(10**9)": template("{{ 'a'.ljust(10**9) }}", "ljust"),
+        "template |center(10**9)": template("{{ 'a'|center(10**9) }}", "center"),
+        "template '{:>N}'.format": template("{{ '{:>1000000000}'.format(1) }}", "formatted"),
+        "template '%Nd' % 1": template("{{ '%1000000000d' % 1 }}", "formatted"),
+        "template nested range loops": template(
+            NESTED, "longer than 1 s", env={"EVALHARNESS_RENDER_TIMEOUT_S": "1"}
+        ),
+        "template output over the cap": template(
+            "{% for i in range(100000) %}{{ 'abcdefghijk' }}{% endfor %}", "rendered prompt"
+        ),
+        "template cap configurable": template(
+            "Say {{ word }} again", "5-byte", env={"EVALHARNESS_MAX_PROMPT_BYTES": "5"}
+        ),
+        "template doubling namespace": template(
+            "{% set ns = namespace(s='a') %}{% for i in range(40) %}"
+            "{% set ns.s = ns.s ~ ns.s %}{% endfor %}{{ ns.s }}",
+            "namespace",
+        ),
+        "template doubling macro": template(
+            "{% macro d(s, n) %}{{ d(s ~ s, n - 1) if n else s }}{% endmacro %}{{ d('a', 40) }}",
+            "budget",
+        ),
+        "template self-recursive macro": template(
+            "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recursion"
+        ),
+        "template 1/0": template("{{ 1/0 }}", "ZeroDivisionError"),
+        "references 'a' * 10**9": run_case(
+            {"t.yaml": task(references="['a' * 10**9]")}, "t.yaml", "references", "budget"
+        ),
+    }
+)
+
+
 def _counts(db: Path) -> dict[str, int]:
     with sqlite3.connect(db) as con:
         tables = [r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='table'")]
@@ -269,7 +317,7 @@ def test_bad_input_gives_one_line(case: dict, tmp_path: Path) -> None:
         (tmp_path / name).write_bytes(data if isinstance(data, bytes) else data.encode())
     args = [a.replace("{tmp}", str(tmp_path)).replace("{db}", url) for a in case["args"]]
     before = _counts(db)
-    result = run_cli(*args, cwd=tmp_path, env={"EVALHARNESS_DB": url})
+    result = run_cli(*args, cwd=tmp_path, env={"EVALHARNESS_DB": url, **case.get("env", {})})
     assert result.returncode == 2, (result.returncode, result.stdout, result.stderr)
     assert "Traceback" not in result.stderr
     lines = [line for line in result.stderr.splitlines() if line.strip()]

@@ -22,6 +22,7 @@ from evalharness.errors import ConfigError
 from evalharness.judges.rubric import Criterion, Rubric
 from evalharness.prompts import render
 from evalharness.requests import Message
+from evalharness.template_budget import TemplateBudgetError
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 SYSTEM_PROMPT = (
@@ -141,7 +142,7 @@ def render_prompt(
         user = render(
             template_source(rubric), context(rubric, subject, show_reference=show_reference)
         )
-    except TemplateError as exc:
+    except (TemplateError, TemplateBudgetError) as exc:
         raise ConfigError(f"rubric {rubric.name!r}: template: {exc}") from None
     return ({"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user.strip()})
 
