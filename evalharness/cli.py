@@ -153,11 +153,14 @@ def list_(what: Listing, db: DbOption = None) -> None:
             scores = [*spec.metrics, *(f"judge:{j.rubric}" for j in spec.judges)]
             typer.echo(f"{name:<16} {spec.output_type:<16} {', '.join(scores)}")
         return
+    from evalharness.leases import run_state
     from evalharness.store import open_store
 
-    for r in open_store(db).runs():
+    store = open_store(db)
+    for r in store.runs():
         tasks = ",".join(r.config.get("tasks", []))
-        typer.echo(f"{r.id}  {r.status:<9} {r.model:<24} {tasks}  {','.join(r.tags)}")
+        state = run_state(store, r)  # a "running" run whose process died: interrupted
+        typer.echo(f"{r.id}  {state:<11} {r.model:<24} {tasks}  {','.join(r.tags)}")
 
 
 @app.command("report")

@@ -25,6 +25,7 @@ from evalharness.config import TaskSpec, load_task, resolve_tasks
 from evalharness.conversation import converse
 from evalharness.errors import ConfigError, ModelError
 from evalharness.extract import EXTRACTORS
+from evalharness.leases import acquire
 from evalharness.metrics import get_metric
 from evalharness.metrics.base import Outcome
 from evalharness.metrics.stats import Aggregate, summarize
@@ -159,6 +160,21 @@ def execute(
     """
     tasks = expand(load_specs(options.tasks), options.sampling)
     check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
+    lease = acquire(store, run.id, "run")  # a second process on this run is refused here
+    try:
+        return _execute(store, run, model, options, tasks, prepared)
+    finally:
+        lease.release()
+
+
+def _execute(
+    store: Store,
+    run: Run,
+    model: Model,
+    options: RunOptions,
+    tasks: list[tuple[TaskSpec, dict[str, Any], Path, Path]],
+    prepared: dict[str, list[Item]] | None,
+) -> dict[str, dict[str, Any]]:
     started = time.perf_counter()
     store.update_run(run.id, status="running")
     results: dict[str, dict[str, Any]] = {}
