@@ -25,6 +25,7 @@ OPENAI_OPTIONS = (
     "prices",
     "stream",
     "extra_sampling",
+    "deadline_s",
 )
 SCRIPTED_OPTIONS = ("answers", "default", "delay_s", "log_path")
 SPECS = "embedded, hf:<path-or-hub-id>, openai:<model> or scripted"

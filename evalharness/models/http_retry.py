@@ -224,6 +224,9 @@ async def with_retries(
     raise RequestFailed(f"{label}: failed after {attempts} attempt(s): {last.reason}", attempts)
 
 
+DEADLINE_FACTOR = 4.0  # an attempt's overall deadline, in units of the per-read timeout
+
+
 @dataclass
 class Job:
     """One POST. ``parse`` turns the JSON payload into the value (``AttemptError`` if it
@@ -255,8 +258,12 @@ async def send_all(
     max_concurrency: int,
     timeout_s: float,
     policy: RetryPolicy,
+    deadline_s: float | None = None,
 ) -> list[Reply]:
     """Every job, ``max_concurrency`` at a time; replies in job order.
+
+    ``deadline_s`` caps each attempt as a whole (default ``DEADLINE_FACTOR * timeout_s``): a
+    server trickling a byte at a time never trips the per-read timeout but trips this.
 
     Workers take jobs in order and each keeps to one ``httpx.AsyncClient`` of at most
     ``CLIENT_CONNECTIONS`` connections: httpcore's pool does O(connections**2) housekeeping
@@ -271,6 +278,7 @@ async def send_all(
     per_client = -(-workers // n_clients)
     limits = httpx.Limits(max_connections=per_client, max_keepalive_connections=per_client)
     timeout = httpx.Timeout(timeout_s, pool=None)
+    deadline = deadline_s if deadline_s is not None else DEADLINE_FACTOR * timeout_s
     # One TLS context for all clients (loading CA certificates costs ~0.2 s); none for http.
     tls: Any = base_url.startswith("https") and httpx.create_ssl_context()
     prefix = httpx.URL(base_url).path.rstrip("/")
@@ -294,7 +302,7 @@ async def send_all(
         async def worker(client: httpx.AsyncClient) -> None:
             for index, job in todo:
                 label = f"request {index} POST {prefix}/{job.path}"
-                await _call(client, job, replies[index], label, policy, rng)
+                await _call(client, job, replies[index], label, policy, rng, deadline)
 
         await asyncio.gather(*(worker(clients[w % n_clients]) for w in range(workers)))
     return replies
@@ -307,8 +315,17 @@ async def _call(
     label: str,
     policy: RetryPolicy,
     rng: random.Random,
+    deadline_s: float,
 ) -> None:
     async def attempt() -> Any:
+        try:
+            return await asyncio.wait_for(timed(), deadline_s)
+        except TimeoutError:  # asyncio.TimeoutError is TimeoutError on 3.11
+            raise AttemptError(
+                f"deadline: no complete response within {deadline_s:g} s", retryable=True
+            ) from None
+
+    async def timed() -> Any:
         begun = time.perf_counter()
         if job.assemble is not None:
             has_content = job.has_content or (lambda event: True)

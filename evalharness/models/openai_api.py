@@ -82,6 +82,7 @@ class OpenAIModel:
         prices: dict[str, float] | None = None,
         stream: bool = False,
         extra_sampling: bool = False,
+        deadline_s: float | None = None,
     ) -> None:
         """``base_url``: else ``$OPENAI_BASE_URL``, else OpenAI (``/v1`` is added to a bare
         host). ``api_key_env``: the NAME of the variable holding the key. ``timeout_s``: per
@@ -90,6 +91,7 @@ class OpenAIModel:
         ``prices``: $ per 1M tokens, ``{"prompt": .., "completion": ..}``. ``stream``: stream
         generations and record the time to first token. ``extra_sampling``: send ``top_k``
         (vLLM, llama.cpp accept it); without it a request with ``top_k`` is refused.
+        ``deadline_s``: an attempt's whole duration (default 4 x ``timeout_s``).
         """
         where = f"model openai:{model}"
         if not model:
@@ -103,6 +105,9 @@ class OpenAIModel:
         _check_number(where, "timeout_s", timeout_s, 1e-3)
         _check_number(where, "max_attempts", max_attempts, 1, integer=True)
         _check_number(where, "backoff_s", backoff_s, 0.0)
+        if deadline_s is not None:
+            _check_number(where, "deadline_s", deadline_s, 1e-3)
+        self.deadline_s = None if deadline_s is None else float(deadline_s)
         for option, value in (("logprobs", logprobs), ("stream", stream)):
             if not isinstance(value, bool):
                 raise ConfigError(f"{where}: {option} must be true or false, got {value!r}")
@@ -290,6 +295,7 @@ class OpenAIModel:
                 max_concurrency=self.max_concurrency,
                 timeout_s=self.timeout_s,
                 policy=self.policy,
+                deadline_s=self.deadline_s,
             )
         )
         failed = 0
