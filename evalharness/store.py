@@ -185,7 +185,9 @@ def open_store(url: str | None = None) -> Store:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        Base.metadata.create_all(engine)
+        from evalharness.schema import upgrade
+
+        upgrade(engine)  # Alembic migrations, serialised across processes
     except OperationalError as exc:
         raise StoreError(f"cannot open store {url!r}: {exc.orig}") from None
     return Store(engine)
