@@ -228,6 +228,17 @@ def _tolerant(write: Any, *args: Any) -> None:
         write(*args)
 
 
+def _check_human(store: Store, annotator: str) -> None:
+    """The desk records people: an id stored as a judge or a metric cannot rate here."""
+    with store.session() as s:
+        known = s.get(Annotator, annotator)
+    if known is not None and known.kind != "human":
+        raise DataError(
+            f"annotator {annotator!r} is a {known.kind}, not a human; the annotation desk "
+            "saves human ratings only (choose your own name)"
+        )
+
+
 def submit(
     store: Store,
     annotator: str,
@@ -245,6 +256,7 @@ def submit(
         raise DataError(f"answer every criterion; missing: {', '.join(missing)}")
     if not annotator.strip():
         raise DataError("choose an annotator name first")
+    _check_human(store, annotator)
     rows = []
     for criterion in rubric.criteria:
         score, label = answer_value(criterion, answers[criterion.name])

@@ -75,9 +75,15 @@ def evaluate(
 
 
 def resume(
-    run_id: str, *, db: str | None = None, model: Model | None = None, progress: bool | None = None
+    run_id: str,
+    *,
+    db: str | None = None,
+    model: Model | None = None,
+    progress: bool | None = None,
+    retry_failed: bool = False,
 ) -> dict[str, Any]:
-    """Finish a stored run that was interrupted: only the missing samples are sent to the model."""
+    """Finish a stored run that was interrupted: only the missing samples are sent to the model
+    (and, with ``retry_failed``, the samples that failed)."""
     store = open_store(db)
     run = store.get_run(run_id)
     options = RunOptions(
@@ -87,6 +93,7 @@ def resume(
         progress=progress,
         sampling=dict(run.config.get("sampling", {})),
         judge_model=run.config.get("judge_model"),
+        retry_failed=retry_failed,
     )
     if model is None:
         preflight.check_resumable(run.model, run.config.get("model_args", {}))

@@ -25,6 +25,9 @@ DbOption = Annotated[
 ]
 
 
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
 def streamlit_command(script: Path, port: int, host: str) -> list[str]:
     return [
         sys.executable,
@@ -47,6 +50,13 @@ def app_command(
     host: Annotated[
         str, typer.Option(help="address to listen on (0.0.0.0: every interface)")
     ] = "127.0.0.1",
+    token: Annotated[
+        str | None,
+        typer.Option(
+            help="access token every browser session must give once (?token=…); required "
+            "beyond 127.0.0.1 (default: $EVALHARNESS_APP_TOKEN)"
+        ),
+    ] = None,
 ) -> None:
     """Start the dashboards and the annotation desk (Streamlit) on the store."""
     from sqlalchemy.engine import make_url
@@ -58,7 +68,15 @@ def app_command(
         raise ConfigError(f"{script}: the app is missing from this installation of evalharness")
     url = database_url(db)
     open_store(url)  # fail here, with a clear message, on an unreachable or invalid store
+    token = token or os.environ.get("EVALHARNESS_APP_TOKEN")
+    if host not in LOOPBACK and not token:
+        raise ConfigError(
+            f"--host {host}: serving beyond 127.0.0.1 needs an access token: "
+            "--token SECRET or $EVALHARNESS_APP_TOKEN (users open the app with ?token=SECRET)"
+        )
     env = {**os.environ, "EVALHARNESS_DB": url}
+    if token:
+        env["EVALHARNESS_APP_TOKEN"] = token
     shown = make_url(url).render_as_string(hide_password=True)
     typer.echo(f"evalharness app on http://{host}:{port} (store {shown})")
     sys.stdout.flush()

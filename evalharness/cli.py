@@ -95,6 +95,9 @@ def run(
         typer.Option(help="judge model spec for every task judge (overrides the task's)"),
     ] = None,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
+    retry_failed: Annotated[
+        bool, typer.Option(help="with --resume: send the samples that failed again")
+    ] = False,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
     """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs."""
@@ -104,8 +107,10 @@ def run(
     from evalharness.sampling import parse_overrides
     from evalharness.store import open_store
 
+    if retry_failed and not resume:
+        raise ConfigError("--retry-failed: only with --resume RUN_ID")
     if resume:
-        result = api.resume(resume, db=db)
+        result = api.resume(resume, db=db, retry_failed=retry_failed)
     else:
         spec = load_run_spec(config) if config else RunSpec()
         model_args = dict(spec.model_args)

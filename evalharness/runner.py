@@ -53,6 +53,7 @@ class RunOptions:
     tags: list[str] = field(default_factory=list)
     progress: bool | None = None  # None: only on a terminal
     judge_model: str | None = None  # replaces the model of every task judge
+    retry_failed: bool = False  # a resume re-sends the samples that failed (error set)
 
 
 def new_run_id() -> str:
@@ -176,6 +177,8 @@ def _execute(
     prepared: dict[str, list[Item]] | None,
 ) -> dict[str, dict[str, Any]]:
     started = time.perf_counter()
+    if options.retry_failed:  # under the lease: no other process is writing this run
+        forget_failed(store, run.id)
     store.update_run(run.id, status="running")
     results: dict[str, dict[str, Any]] = {}
     try:
@@ -203,6 +206,15 @@ def _execute(
         run.id, status="finished", finished_at=now(), duration_s=time.perf_counter() - started
     )
     return results
+
+
+def forget_failed(store: Store, run_id: str) -> int:
+    """Delete the run's failed samples so that they count as pending; returns how many."""
+    from sqlalchemy import delete
+
+    with store.session() as s, s.begin():
+        query = delete(Sample).where(Sample.run_id == run_id, Sample.error.is_not(None))
+        return s.execute(query).rowcount
 
 
 def _judges(spec: TaskSpec, judge_model: str | None) -> tuple[Any, ...]:

@@ -290,6 +290,15 @@ CASES.update(
             "{% macro f(n) %}{{ f(n) }}{% endmacro %}{{ f(1) }}", "recursion"
         ),
         "template 1/0": template("{{ 1/0 }}", "ZeroDivisionError"),
+        "--retry-failed without --resume": run_case(
+            {"t.yaml": task()}, "--retry-failed", "--resume", args=(*RUN, "--retry-failed")
+        ),
+        "app beyond 127.0.0.1 without a token": {
+            "files": {},
+            "args": ("app", "--host", "0.0.0.0", "--db", "{db}"),
+            "needles": ("--host 0.0.0.0", "token"),
+            "env": {"EVALHARNESS_APP_TOKEN": ""},
+        },
         "references 'a' * 10**9": run_case(
             {"t.yaml": task(references="['a' * 10**9]")}, "t.yaml", "references", "budget"
         ),

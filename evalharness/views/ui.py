@@ -8,8 +8,10 @@ label, so HTML and Markdown in it show as literal characters.
 
 from __future__ import annotations
 
+import hmac
 import json
 import math
+import os
 from typing import Any
 
 import streamlit as st
@@ -29,7 +31,22 @@ def store() -> Store:
 
 def page(title: str) -> None:
     st.set_page_config(page_title=f"evalharness · {title}", layout="wide")
+    _require_token()
     st.title(title)
+
+
+def _require_token() -> None:
+    """With ``$EVALHARNESS_APP_TOKEN`` set (``evalharness app --token``, required beyond
+    127.0.0.1), a session must open a link with ``?token=…`` once; otherwise the page stops."""
+    expected = os.environ.get("EVALHARNESS_APP_TOKEN")
+    if not expected or st.session_state.get("evalharness_token_ok"):
+        return
+    given = st.query_params.get("token") or ""
+    if hmac.compare_digest(given.encode(), expected.encode()):
+        st.session_state["evalharness_token_ok"] = True
+        return
+    st.error("This evalharness app needs its access token: open the link with ?token=…")
+    st.stop()
 
 
 def literal(label: str, value: Any, *, code: bool = True) -> None:
