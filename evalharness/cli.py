@@ -212,9 +212,9 @@ def main() -> None:
         name = exc.ctx.command_path if exc.ctx else "evalharness"
         typer.echo(f"error: {name}: {exc.format_message()}", err=True)
         sys.exit(2)
-    except typer.Abort:
-        typer.echo("aborted", err=True)
-        sys.exit(130)
+    except typer.Abort:  # Ctrl-C: as click itself reports it
+        typer.echo("Aborted!", err=True)
+        sys.exit(1)
     except EvalHarnessError as exc:
         typer.echo(f"error: {exc}", err=True)
         sys.exit(2)

@@ -3,7 +3,8 @@
 A lease names a run and a scope (``run``, ``shard:0/2``, ``chunk:<task>:<lo>-<hi>``) and its
 owner (``host:pid:uuid``); a background thread renews its heartbeat every ``ttl/3`` seconds.
 A second process asking for a held lease is refused with one line naming the holder; a lease
-whose heartbeat stopped (``expires_at`` passed: its process died) can be taken over, which is
+whose heartbeat stopped (``expires_at`` passed), or whose process on this host is gone, can be
+taken over, which is
 also how a dead run shows as ``interrupted``. Taking over is a compare-and-swap on the old
 owner and expiry, and a first claim relies on the unique (run_id, scope) key, so two processes
 racing for one lease never both win.
@@ -109,6 +110,25 @@ class Lease:
             )
 
 
+def owner_is_dead(owner: str) -> bool:
+    """The holder ran on this host and its process is gone (``kill -9``): no need to wait."""
+    host, _, rest = owner.partition(":")
+    pid_text = rest.partition(":")[0]
+    if host != socket.gethostname() or not pid_text.isdigit():
+        return False
+    try:
+        os.kill(int(pid_text), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:  # it exists, owned by someone else
+        return False
+    return False
+
+
+def _stale(row: LeaseRow, stamp: Any) -> bool:
+    return row.expires_at <= stamp or owner_is_dead(row.owner)
+
+
 def _refusal(run_id: str, scope: str, row: LeaseRow) -> StoreError:
     age = (now() - row.heartbeat_at).total_seconds()
     return StoreError(
@@ -138,7 +158,7 @@ def acquire(store: Store, run_id: str, scope: str = "run", ttl: float | None = N
                     select(LeaseRow).where(LeaseRow.run_id == run_id, LeaseRow.scope == scope)
                 ).one()
             raise _refusal(run_id, scope, held) from None
-    elif held.expires_at > stamp:
+    elif not _stale(held, stamp):
         raise _refusal(run_id, scope, held)
     else:  # stale: take over, unless another process did so first
         with store.session() as s, s.begin():
@@ -174,4 +194,4 @@ def run_state(store: Store, run: Run) -> str:
         held = s.scalars(
             select(LeaseRow).where(LeaseRow.run_id == run.id, LeaseRow.scope == "run")
         ).first()
-    return "running" if held is not None and held.expires_at > now() else "interrupted"
+    return "running" if held is not None and not _stale(held, now()) else "interrupted"

@@ -74,7 +74,9 @@ def upgrade(engine: Engine) -> None:
     target = head()
     with engine.connect() as connection:
         if current(connection) == target:
-            _create_unversioned(engine)
+            if _unversioned(engine):
+                with _exclusive(engine):
+                    _create_unversioned(engine)
             return
     with _exclusive(engine), engine.begin() as connection:
         revision = current(connection)
@@ -87,10 +89,17 @@ def upgrade(engine: Engine) -> None:
         _create_unversioned(engine)
 
 
-def _create_unversioned(engine: Engine) -> None:
+def _unversioned(engine: Engine) -> list:
+    """Tables defined on ``Base`` that no migration has created (yet)."""
     from evalharness.store import Base
 
     existing = set(inspect(engine).get_table_names())
-    missing = [t for name, t in Base.metadata.tables.items() if name not in existing]
+    return [t for name, t in Base.metadata.tables.items() if name not in existing]
+
+
+def _create_unversioned(engine: Engine) -> None:
+    from evalharness.store import Base
+
+    missing = _unversioned(engine)
     if missing:
         Base.metadata.create_all(engine, tables=missing, checkfirst=True)

@@ -41,11 +41,11 @@ def _check_options(spec: str, options: dict[str, Any], allowed: tuple[str, ...])
 
 
 HF_TYPES: dict[str, tuple[type, ...]] = {
-    "device": (str,),
+    "device": (str, int),
     "dtype": (str,),
     "batch_size": (int,),
     "max_length": (int,),
-    "revision": (str,),
+    "revision": (str, int),
     "share_context": (bool,),
 }
 
