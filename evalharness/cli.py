@@ -192,17 +192,17 @@ for register in (register_gate, register_judges, register_meta, register_app):
     register(app)
 
 
-def _click_errors() -> tuple[type[Exception], type[Exception]]:
-    """(UsageError, NoArgsIsHelpError) of the click that Typer uses (vendored since 0.20)."""
-    try:
-        from typer._click.exceptions import NoArgsIsHelpError, UsageError
+def _click_errors() -> tuple[type[Exception], type[Exception], type[Exception]]:
+    """(ClickException, UsageError, NoArgsIsHelpError) of the click that Typer uses."""
+    try:  # Typer vendors click since 0.20
+        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
     except ImportError:
-        from click.exceptions import NoArgsIsHelpError, UsageError
-    return UsageError, NoArgsIsHelpError
+        from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+    return ClickException, UsageError, NoArgsIsHelpError
 
 
 def main() -> None:
-    usage_error, no_args = _click_errors()
+    click_error, usage_error, no_args = _click_errors()
     try:
         code = app(standalone_mode=False)
     except no_args as exc:  # help text, not an error line
@@ -212,6 +212,9 @@ def main() -> None:
         name = exc.ctx.command_path if exc.ctx else "evalharness"
         typer.echo(f"error: {name}: {exc.format_message()}", err=True)
         sys.exit(2)
+    except click_error as exc:  # any other click error (an unreadable file argument...)
+        typer.echo(f"error: {exc.format_message()}", err=True)
+        sys.exit(exc.exit_code)
     except typer.Abort:  # Ctrl-C: as click itself reports it
         typer.echo("Aborted!", err=True)
         sys.exit(1)
