@@ -7,7 +7,6 @@ model is needed) and compares the row count of every table in the store before a
 from __future__ import annotations
 
 import sqlite3
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -39,15 +38,6 @@ def templated(prompt: str) -> str:
 RUN = ("run", "--model", "scripted", "--tasks", "{tmp}/t.yaml", "--db", "{db}", "--no-report")
 RATINGS = ("ratings", "import", "{tmp}/r.csv", "--db", "{db}")
 HEADER = "item_id,annotator,rubric,criterion,score,label\n"
-
-
-@dataclass
-class Case:
-    id: str
-    files: dict[str, str | bytes]
-    args: tuple[str, ...]
-    needles: tuple[str, ...]
-    env: dict[str, str] = field(default_factory=dict)
 
 
 def run_case(files: dict[str, str | bytes], *needles: str, args: tuple[str, ...] = RUN) -> dict:
