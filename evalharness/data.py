@@ -83,7 +83,10 @@ class FewShotSampler:
         self.pool = _load_jsonl_or_spec(spec, base) if spec.path else rows
         self.own_rows = spec.path is None
         if spec.k > len(self.pool) - (1 if self.own_rows else 0):
-            raise DataError(f"fewshot k={spec.k} but only {len(self.pool)} example rows")
+            source = spec.path or "the task's rows"
+            raise DataError(
+                f"fewshot k={spec.k} but only {len(self.pool)} example rows in {source}"
+            )
 
     def shots(self, index: int) -> list[Row]:
         k = self.spec.k

@@ -167,7 +167,11 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 # Modules whose tables live on ``Base`` too; imported before ``create_all`` so every store has them.
-TABLE_MODULES: tuple[str, ...] = ("evalharness.meta.records", "evalharness.judges.records")
+TABLE_MODULES: tuple[str, ...] = (
+    "evalharness.meta.records",
+    "evalharness.judges.records",
+    "evalharness.usage",
+)
 
 
 def open_store(url: str | None = None) -> Store:
