@@ -90,8 +90,7 @@ def usage_by_task(store: Store, run_ids: Iterable[str]) -> dict[tuple[str, str],
     with store.session() as s:
         stored = list(s.scalars(select(TaskUsage).where(TaskUsage.run_id.in_(wanted))))
     out = {
-        (u.run_id, u.task): {k: getattr(u, k) for k in (*USAGE_FIELDS, "latency_s")}
-        for u in stored
+        (u.run_id, u.task): {k: getattr(u, k) for k in (*USAGE_FIELDS, "latency_s")} for u in stored
     }
     missing = wanted - {run_id for run_id, _ in out}
     if missing:

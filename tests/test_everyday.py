@@ -62,7 +62,9 @@ def test_usage_is_stored_per_task_and_read_without_samples(tmp_path: Path, db_ur
 def test_cli_run_prints_id_first_json_record_and_model_args(tmp_path: Path, db_url: str) -> None:
     task = _task(tmp_path)
     config = tmp_path / "run.yaml"
-    config.write_text(f"model: scripted\ntasks: [{task}]\nmodel_args: {{default: w9, delay_s: 0}}\n")
+    config.write_text(
+        f"model: scripted\ntasks: [{task}]\nmodel_args: {{default: w9, delay_s: 0}}\n"
+    )
     out_json = tmp_path / "out.json"
     result = run_cli(
         "run", str(config), "--db", db_url, "--json", str(out_json), "--no-report",
@@ -96,7 +98,9 @@ def test_list_runs_metrics_rubrics_as_tables(tmp_path: Path, db_url: str) -> Non
     assert metrics["bleu"].split()[1:] == ["generate", "yes", "corpus"]
     assert metrics["perplexity"].split()[1:] == ["perplexity", "no", "corpus"]
     assert metrics["acc"].split()[1:] == ["multiple_choice", "yes", "mean", "of", "samples"]
-    rubrics = {row.split()[0]: row.split() for row in run_cli("list", "rubrics").stdout.splitlines()}
+    rubrics = {
+        row.split()[0]: row.split() for row in run_cli("list", "rubrics").stdout.splitlines()
+    }
     assert rubrics["rubric"] == ["rubric", "mode", "criteria", "file"]
     assert rubrics["pairwise_preference"][1] == "pairwise" and "mtbench_single" in rubrics
 

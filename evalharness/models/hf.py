@@ -15,7 +15,6 @@ import inspect
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -26,6 +25,7 @@ from evalharness.models.hf_batching import (
     RowSampler,
     ScoreRow,
     StopOnStrings,
+    check_local,
     cut_at_stop,
     cut_at_tokens,
     encode_pair,
@@ -88,7 +88,7 @@ class HFModel:
         self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 8192)
         self.share_context = share_context
         self.name = name or f"hf:{path}" + (f"@{revision}" if revision else "")
-        _check_local(path)
+        check_local(path)
         try:  # transformers raises OSError, ValueError, KeyError, ImportError... on bad input
             self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
             self.model = AutoModelForCausalLM.from_pretrained(
@@ -168,8 +168,8 @@ class HFModel:
                 inputs = [prompts[i] for i in batch]
                 outputs = self._fitting(
                     batch,
-                    lambda b, s=sampling: self._generate_batch(
-                        [prompts[i] for i in b], s, [_key(requests[i], i) for i in b]
+                    lambda b, s=sampling, p=prompts: self._generate_batch(
+                        [p[i] for i in b], s, [_key(requests[i], i) for i in b]
                     ),
                 )
                 latency = time.perf_counter() - started
@@ -427,16 +427,3 @@ class HFModel:
 def _key(request: GenerateRequest, position: int) -> int:
     """The item a request's random stream is keyed on: its row index, else its list position."""
     return request.item if request.item is not None else position
-
-
-def _check_local(path: str) -> None:
-    """A path that can only be a folder (``./m``, ``/m``, ``~/m``, ``a/b/c``) must exist;
-    transformers would report it as a malformed hub id."""
-    folder = Path(path).expanduser()
-    looks_local = path.startswith((".", "/", "~", "\\")) or path.count("/") > 1
-    if looks_local and not folder.is_dir():
-        what = "is not a folder" if folder.exists() else "does not exist"
-        raise ModelError(
-            f"model folder {path} {what} (a hub model is named 'namespace/name'; "
-            "a local one needs its folder with config.json and the weights)"
-        )

@@ -7,6 +7,7 @@ encoding, rolling windows) can be read and tested without loading a model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 import torch
@@ -18,6 +19,8 @@ from transformers import (
     TopKLogitsWarper,
     TopPLogitsWarper,
 )
+
+from evalharness.errors import ModelError
 
 T = TypeVar("T")
 
@@ -308,3 +311,16 @@ class RowSampler(LogitsProcessor):
         ]
         out = torch.full_like(scores, -float("inf"))
         return out.scatter_(1, torch.stack(picks), 0.0)
+
+
+def check_local(path: str) -> None:
+    """A path that can only be a folder (``./m``, ``/m``, ``~/m``, ``a/b/c``) must exist;
+    transformers would report it as a malformed hub id."""
+    folder = Path(path).expanduser()
+    looks_local = path.startswith((".", "/", "~", "\\")) or path.count("/") > 1
+    if looks_local and not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ModelError(
+            f"model folder {path} {what} (a hub model is named 'namespace/name'; "
+            "a local one needs its folder with config.json and the weights)"
+        )

@@ -152,7 +152,8 @@ class OpenAIModel:
         if ignored and self.honours_n is not False:
             self.honours_n = False
             log.info("%s ignores n; sending n requests of one sample instead", self.name)
-            for i, gen in zip(ignored, self._generate_all([requests[i] for i in ignored])):
+            again = self._generate_all([requests[i] for i in ignored])
+            for i, gen in zip(ignored, again, strict=True):
                 out[i] = gen
         return out
 
