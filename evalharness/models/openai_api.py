@@ -210,7 +210,8 @@ class OpenAIModel:
         def parse(data: dict[str, Any]) -> tuple[str, ...]:
             texts = choice_texts(data, chat)
             if len(texts) == 1 and n > 1:
-                raise AttemptError(f"server returned 1 choice for n={n}: {IGNORES_N}", False)
+                why = f"server returned 1 choice for n={n}: {IGNORES_N}"
+                raise AttemptError(why, retryable=False)
             if len(texts) != n:
                 raise AttemptError(
                     f"server returned {len(texts)} choice(s) for n={n} (does it support n?)",
