@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from evalharness import preflight
@@ -18,7 +18,8 @@ from evalharness.runner import (
     load_specs,
     start_run,
 )
-from evalharness.store import open_store
+from evalharness.store import Run, Store, open_store
+from evalharness.usage import run_record
 
 
 def evaluate(
@@ -34,14 +35,18 @@ def evaluate(
     chunk_size: int = 64,
     progress: bool | None = None,
     judge_model: str | None = None,
+    on_start: Callable[[Run, Store], None] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
     ``sampling`` overrides every generation task's settings (a list value is a sweep);
     ``judge_model`` (a spec string) replaces the model of every task judge;
-    ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir).
-    Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}}`` where an aggregate
-    has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``.
+    ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir);
+    ``on_start(run, store)`` is called once the run is stored, before any sample runs.
+    Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}, ...}`` where an aggregate
+    has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``; the other keys are
+    ``usage.run_record``'s: model, model_args, settings, status, started, duration_s and usage
+    (samples, failed, prompt/completion tokens, cost_usd per task and in total).
     """
     options = RunOptions(
         tasks=list(tasks),
@@ -70,8 +75,10 @@ def evaluate(
         "judge_model": judge_model,
     }
     run = start_run(store, spec, backend, options, config)
+    if on_start is not None:
+        on_start(run, store)
     results = execute(store, run, _cached(backend, cache), options, prepared)
-    return {"run_id": run.id, "results": results}
+    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
 
 
 def resume(
@@ -81,6 +88,7 @@ def resume(
     model: Model | None = None,
     progress: bool | None = None,
     retry_failed: bool = False,
+    on_start: Callable[[Run, Store], None] | None = None,
 ) -> dict[str, Any]:
     """Finish a stored run that was interrupted: only the missing samples are sent to the model
     (and, with ``retry_failed``, the samples that failed)."""
@@ -100,7 +108,10 @@ def resume(
         preflight.check_credentials(run.model, run.config.get("model_args", {}))
     backend = model or load_model(run.model, **run.config.get("model_args", {}))
     backend = _cached(backend, run.config.get("cache", True))
-    return {"run_id": run.id, "results": execute(store, run, backend, options)}
+    if on_start is not None:
+        on_start(run, store)
+    results = execute(store, run, backend, options)
+    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
 
 
 def _cached(model: Model, cache: bool | ResponseCache) -> Model:

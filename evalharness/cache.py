@@ -66,7 +66,10 @@ class ResponseCache:
 
 
 def request_key(model_identity: str, kind: str, request: Any) -> str:
-    payload = {"model": model_identity, "kind": kind, "request": dataclasses.asdict(request)}
+    fields = dataclasses.asdict(request)
+    if fields.get("item", 0) is None:  # unkeyed requests keep the keys they had before ``item``
+        del fields["item"]
+    payload = {"model": model_identity, "kind": kind, "request": fields}
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=list)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

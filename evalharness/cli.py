@@ -66,7 +66,16 @@ def run(
     config: Annotated[
         Path | None, typer.Argument(help="run config YAML (model, tasks, limit, tags)")
     ] = None,
-    model: Annotated[str | None, typer.Option(help="embedded | hf:<path-or-id> | scripted")] = None,
+    model: Annotated[
+        str | None, typer.Option(help="embedded | hf:<path-or-id> | openai:<model> | scripted")
+    ] = None,
+    model_args: Annotated[
+        str | None,
+        typer.Option(
+            "--model-args",
+            help="model options k=v,... (e.g. batch_size=4,device=cpu), over the run file's",
+        ),
+    ] = None,
     tasks: Annotated[
         list[str] | None, typer.Option(help="task names, comma-separated, or 'all'")
     ] = None,
@@ -100,20 +109,26 @@ def run(
     ] = False,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
-    """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs."""
+    """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs.
+
+    Exit status: 0 done, 2 bad input, 3 finished but every sample of some task failed.
+    """
     from evalharness import api
     from evalharness.config import RunSpec, load_run_spec
+    from evalharness.listing import usage_lines
+    from evalharness.modelref import parse_model_args
     from evalharness.report import write_report
     from evalharness.sampling import parse_overrides
     from evalharness.store import open_store
+    from evalharness.usage import all_failed
 
     if retry_failed and not resume:
         raise ConfigError("--retry-failed: only with --resume RUN_ID")
     if resume:
-        result = api.resume(resume, db=db, retry_failed=retry_failed)
+        result = api.resume(resume, db=db, retry_failed=retry_failed, on_start=_announce)
     else:
         spec = load_run_spec(config) if config else RunSpec()
-        model_args = dict(spec.model_args)
+        options = {**spec.model_args, **parse_model_args(model_args)}
         for key, value in (
             ("batch_size", batch_size),
             ("device", device),
@@ -121,13 +136,14 @@ def run(
             ("max_length", max_length),
         ):
             if value is not None:
-                model_args[key] = value
+                options[key] = value
         result = api.evaluate(
             model or spec.model,
             _split(tasks) or list(spec.tasks),
             limit=limit or spec.limit,
             db=db,
-            model_args=model_args,
+            model_args=options,
+            on_start=_announce,
             tags=_split(tag) or list(spec.tags),
             sampling={**spec.sampling, **parse_overrides(sampling or "")},
             cache=cache,
@@ -135,21 +151,46 @@ def run(
             judge_model=judge_model or spec.judge_model,
         )
     print_results(result["run_id"], result["results"])
+    for line in usage_lines(result["usage"]):
+        typer.echo(line)
     if json_out:
-        json_out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+        json_out.write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     if report:
         for path in write_report(open_store(db), result["run_id"]):
             typer.echo(f"wrote {path}")
+    if failed := all_failed(result["usage"]):
+        typer.echo(f"error: every sample failed in task(s) {', '.join(failed)}", err=True)
+        raise typer.Exit(3)
+
+
+def _announce(run: Any, store: Any) -> None:
+    """The run id and the store, printed before the first sample runs."""
+    url = store.engine.url.render_as_string(hide_password=True)
+    typer.echo(f"run {run.id} · model {run.model} · store {url}")
 
 
 class Listing(StrEnum):
     tasks = "tasks"
     runs = "runs"
+    metrics = "metrics"
+    rubrics = "rubrics"
 
 
 @app.command("list")
 def list_(what: Listing, db: DbOption = None) -> None:
-    """List the bundled tasks or the stored runs."""
+    """List the tasks, the stored runs, the metrics or the rubrics."""
+    if what is not Listing.tasks:
+        from evalharness.listing import metrics_table, rubrics_table, runs_table
+        from evalharness.store import open_store
+
+        tables = {
+            Listing.runs: lambda: runs_table(open_store(db)),
+            Listing.metrics: metrics_table,
+            Listing.rubrics: rubrics_table,
+        }
+        for line in tables[what]():
+            typer.echo(line)
+        return
     if what is Listing.tasks:
         from evalharness.config import load_task, task_files
 
@@ -157,15 +198,6 @@ def list_(what: Listing, db: DbOption = None) -> None:
             spec, _ = load_task(path)
             scores = [*spec.metrics, *(f"judge:{j.rubric}" for j in spec.judges)]
             typer.echo(f"{name:<16} {spec.output_type:<16} {', '.join(scores)}")
-        return
-    from evalharness.leases import run_state
-    from evalharness.store import open_store
-
-    store = open_store(db)
-    for r in store.runs():
-        tasks = ",".join(r.config.get("tasks", []))
-        state = run_state(store, r)  # a "running" run whose process died: interrupted
-        typer.echo(f"{r.id}  {state:<11} {r.model:<24} {tasks}  {','.join(r.tags)}")
 
 
 @app.command("report")

@@ -45,6 +45,10 @@ def _one_of(what: str, name: str, known: Collection[str]) -> str:
     return name
 
 
+def _known_metric(name: str) -> str:
+    return _one_of("metric", name, sorted(METRICS))
+
+
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -175,19 +179,13 @@ class TaskSpec(Spec):
     answer_extractor: str = "none"
     fewshot: FewShotSpec | None = None
     generation: Sampling = Field(default_factory=Sampling)
-    metrics: tuple[str, ...] = ()  # may be empty when judges score the task
+    # may be empty when judges score the task; checked one by one, so errors name the index
+    metrics: tuple[Annotated[str, AfterValidator(_known_metric)], ...] = ()
     # expression: later user turns, each asked after the model's own previous answer (chat)
     followups: str | None = None
     limit: int | None = Field(None, ge=1)  # default row cap of the task itself
     rag: RagSpec | None = None  # retrieval-augmented prompts (evalharness/rag/)
     judges: Annotated[tuple[JudgeSpec, ...], AfterValidator(_check_judges)] = ()  # autoraters
-
-    @field_validator("metrics")
-    @classmethod
-    def _known_metrics(cls, names: tuple[str, ...]) -> tuple[str, ...]:
-        for name in names:
-            _one_of("metric", name, sorted(METRICS))
-        return names
 
     @field_validator("answer_extractor")
     @classmethod

@@ -18,7 +18,10 @@ def converse(
     totals = [Generation(texts=()) for _ in requests]
     active = list(range(len(requests)))
     for turn in range(1 + max((len(f) for f in followups), default=0)):
-        asked = [GenerateRequest(tuple(histories[i]), requests[i].sampling) for i in active]
+        asked = [
+            GenerateRequest(tuple(histories[i]), requests[i].sampling, requests[i].item)
+            for i in active
+        ]
         for i, gen in zip(active, model.generate(asked), strict=True):
             before = totals[i]
             totals[i] = Generation(

@@ -14,6 +14,7 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from evalharness.store import Store
+from evalharness.usage import add_up, run_usage
 
 TEMPLATES = Path(__file__).parent / "templates"
 SAMPLES_SHOWN = 5
@@ -75,16 +76,17 @@ def report_context(store: Store, run_id: str) -> dict[str, Any]:
             task["failed"].append(sample)
         elif len(task["samples"]) < SAMPLES_SHOWN:
             task["samples"].append(sample)
+    usage = run_usage(store, run_id)
     for name, task in tasks.items():
-        rows = [s for s in samples if s.task == name]
-        latencies = sorted(s.latency_s for s in rows if s.latency_s is not None)
+        rows = [s.latency_s for s in samples if s.task == name and s.latency_s is not None]
+        latencies = sorted(rows)
+        stored = usage["tasks"].get(name) or add_up([])
         task["usage"] = {
-            "n": len(rows),
-            "prompt_tokens": sum(s.prompt_tokens or 0 for s in rows),
-            "completion_tokens": sum(s.completion_tokens or 0 for s in rows),
+            **stored,
+            "n": stored["samples"],
             "latency_p50": latencies[len(latencies) // 2] if latencies else None,
         }
-    return {"run": run, "tasks": tasks}
+    return {"run": run, "tasks": tasks, "total": usage["total"]}
 
 
 def write_report(store: Store, run_id: str, out_dir: Path = Path("reports")) -> list[Path]:

@@ -6,6 +6,7 @@ A prompt is either a string (completion format) or a tuple of chat messages
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
@@ -40,8 +41,12 @@ class Sampling:
 
 @dataclass(frozen=True)
 class GenerateRequest:
+    """``item``: the dataset row index; a seeded sample's random stream is keyed on
+    (seed, item, sample number), so it does not depend on the batch (None: list position)."""
+
     prompt: Prompt
     sampling: Sampling = field(default_factory=Sampling)
+    item: int | None = None
 
 
 @dataclass(frozen=True)
@@ -70,6 +75,10 @@ class LoglikelihoodResult:
     is_greedy: bool  # every continuation token is the argmax
     n_tokens: int
     error: str | None = None
+    # Tokens sent and billed (a remote echo request also generates one); not part of equality.
+    prompt_tokens: int = field(default=0, compare=False)
+    completion_tokens: int = field(default=0, compare=False)
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)  # remote: cost_usd
 
 
 @dataclass(frozen=True)
@@ -84,3 +93,12 @@ class RollingResult:
     logprob: float
     n_tokens: int
     error: str | None = None
+    prompt_tokens: int = field(default=0, compare=False)
+    completion_tokens: int = field(default=0, compare=False)
+    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+
+def stream_seed(seed: int, item: int, sample: int) -> int:
+    """The seed of one sample's random stream: a function of (seed, item, sample) only."""
+    digest = hashlib.sha256(f"{seed}:{item}:{sample}".encode()).digest()
+    return int.from_bytes(digest[:8], "little") >> 1

@@ -32,12 +32,14 @@ from evalharness.metrics.stats import Aggregate, summarize
 from evalharness.models import check_spec
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
 from evalharness.preflight import check_unique_names
+from evalharness.progress import progress
 from evalharness.prompts import prompt_text
 from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from evalharness.samples import Item, build_items
 from evalharness.sampling import mean_logprob_choice, variants
 from evalharness.store import AggregateRow, Run, Sample, Store, now
+from evalharness.usage import record_task_usage
 
 NO_SAMPLES = Aggregate(math.nan, math.nan, math.nan, 0)  # every sample failed: nothing to score
 NEEDS = {"generate": GENERATE, "multiple_choice": LOGLIKELIHOOD, "perplexity": ROLLING}
@@ -199,6 +201,7 @@ def _execute(
                 judges = _judges(spec, options.judge_model)
                 judged = judge_task(store, run.id, spec, judges, models={run.model: model})
                 results[spec.name].update(judged)
+            record_task_usage(store, run.id, spec.name)
     except BaseException:
         store.update_run(run.id, status="failed")
         raise
@@ -227,13 +230,6 @@ def _judges(spec: TaskSpec, judge_model: str | None) -> tuple[Any, ...]:
     return tuple(by_rubric.values())
 
 
-def _progress(total: int, desc: str, enabled: bool | None) -> Any:
-    from tqdm import tqdm
-
-    disable = not sys.stderr.isatty() if enabled is None else not enabled
-    return tqdm(total=total, desc=desc, unit="sample", disable=disable, leave=False)
-
-
 def _run_items(
     store: Store,
     run_id: str,
@@ -244,7 +240,7 @@ def _run_items(
     options: RunOptions,
 ) -> None:
     metrics = [get_metric(name) for name in spec.metrics]
-    with _progress(len(items), spec.name, options.progress) as bar:
+    with progress(len(items), spec.name, options.progress) as bar:
         for start in range(0, len(items), options.chunk_size):
             chunk = items[start : start + options.chunk_size]
             pairs = RESPONDERS[spec.output_type](spec, settings, model, chunk)
@@ -262,7 +258,11 @@ def _base_sample(spec: TaskSpec, item: Item, **fields: Any) -> Sample:
 def _generate(
     spec: TaskSpec, settings: dict[str, Any], model: Model, items: list[Item]
 ) -> list[tuple[Sample, Outcome | None]]:
-    requests = [GenerateRequest(item.prompt, spec.generation) for item in items]
+    seeded = spec.generation.seed is not None and not spec.generation.greedy
+    requests = [
+        GenerateRequest(item.prompt, spec.generation, item.idx if seeded else None)
+        for item in items
+    ]
     extract = EXTRACTORS[spec.answer_extractor]
     if any(item.followups for item in items):
         generations = converse(model, requests, [item.followups for item in items])
@@ -363,6 +363,7 @@ def _multiple_choice(
         scored = [next(results) for _ in item.choices]
         error = next((r.error for r in scored if r.error), None)
         logprobs = tuple(r.logprob for r in scored)
+        costs = [r.meta["cost_usd"] for r in scored if "cost_usd" in r.meta]
         sample = _base_sample(
             spec,
             item,
@@ -375,7 +376,10 @@ def _multiple_choice(
                 "is_greedy": [r.is_greedy for r in scored],
                 "n_tokens": [r.n_tokens for r in scored],
                 "gold": item.gold,
+                **({"meta": {"cost_usd": sum(costs)}} if costs else {}),
             },
+            prompt_tokens=sum(r.prompt_tokens for r in scored),
+            completion_tokens=sum(r.completion_tokens for r in scored),
             error=error,
         )
         outcome = (
@@ -404,8 +408,10 @@ def _perplexity(
                 "n_tokens": res.n_tokens,
                 "n_words": n_words,
                 "n_bytes": n_bytes,
+                **({"meta": dict(res.meta)} if res.meta else {}),
             },
-            prompt_tokens=res.n_tokens,
+            prompt_tokens=res.prompt_tokens or res.n_tokens,
+            completion_tokens=res.completion_tokens,
             error=res.error,
         )
         outcome = (

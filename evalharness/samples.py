@@ -41,15 +41,21 @@ def build_items(
     *,
     rag_retriever: str | None = None,
 ) -> list[Item]:
-    """``rag_retriever`` overrides the retriever of a task's ``rag:`` block."""
-    rows = load_rows(spec.dataset, base)
+    """``rag_retriever`` overrides the retriever of a task's ``rag:`` block.
+
+    Few-shot examples drawn from the task's own rows come from all of them, so ``limit``
+    changes which rows are evaluated, never the examples shown before a row.
+    """
+    try:
+        every_row = load_rows(spec.dataset, base)
+    except DataError as exc:
+        raise DataError(f"{task_file}: dataset: {exc}") from None
     limit = limit or spec.limit
-    if limit is not None:
-        rows = rows[:limit]
+    rows = every_row[:limit] if limit is not None else every_row
     sampler = None
     if spec.fewshot and spec.fewshot.k:
         try:
-            sampler = FewShotSampler(spec.fewshot, rows, base)
+            sampler = FewShotSampler(spec.fewshot, every_row, base)
         except DataError as exc:
             raise DataError(f"{task_file}: fewshot: {exc}") from None
     retrievals = _retrieve(spec, rows, base, task_file, sampler, rag_retriever)

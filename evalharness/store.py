@@ -171,6 +171,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "evalharness.meta.records",
     "evalharness.judges.records",
     "evalharness.leases",
+    "evalharness.usage",
 )
 
 

@@ -17,8 +17,29 @@ os.environ.setdefault(
 )
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    """A module with ``STORE_KINDS = ("sqlite", "postgresql")`` runs its store tests on both."""
+    kinds = getattr(metafunc.module, "STORE_KINDS", None)
+    if kinds and "db_url" in metafunc.fixturenames:
+        metafunc.parametrize("store_kind", kinds)
+
+
 @pytest.fixture
-def db_url(tmp_path: Path) -> str:
+def store_kind() -> str:
+    return "sqlite"
+
+
+@pytest.fixture(scope="session")
+def postgres_server():
+    from tests.pg_server import start_postgres
+
+    yield from start_postgres()
+
+
+@pytest.fixture
+def db_url(tmp_path: Path, store_kind: str, request: pytest.FixtureRequest) -> str:
+    if store_kind == "postgresql":
+        return request.getfixturevalue("postgres_server").fresh_database()
     return f"sqlite:///{tmp_path / 'store.db'}"
 
 

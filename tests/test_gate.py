@@ -20,6 +20,8 @@ from evalharness.models.scripted import ScriptedModel
 from evalharness.store import Run, Sample, open_store
 from tests.helpers import REPO, run_cli
 
+STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
+
 T0 = datetime(2025, 1, 1)
 
 ECHO = """\

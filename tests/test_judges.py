@@ -29,6 +29,8 @@ from evalharness.requests import GenerateRequest, Generation
 from evalharness.store import open_store
 from tests.helpers import REPO, data_lines, data_text, run_cli
 
+STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
+
 SUMMEVAL = load_rubric("summeval")
 PAIRWISE = load_rubric("pairwise_preference")
 

@@ -97,7 +97,8 @@ def test_kill_9_shows_interrupted_then_resume_completes(
         text=True,
         env={**os.environ, **env},
     )
-    assert f"{run_id}  interrupted" in listing.stdout
+    row = next(line for line in listing.stdout.splitlines() if line.startswith(run_id))
+    assert row.split()[3] == "interrupted"  # id, model, tasks, status, …
     stored = {s.idx for s in store.samples(run_id)}
     before = len(_requests(log))
     resumed = _cli("run", "--resume", run_id, "--db", db_url, "--no-report", env=env)

@@ -393,3 +393,70 @@ def test_a_judge_behind_the_real_server_judges_a_stored_run(
     for agg in out["capitals"].values():  # parsed or not, every sample is accounted for
         assert agg["n"] + agg["n_unparsed"] == 2
     assert llama.key not in " ".join(r.prompt + r.raw_output for r in rows_stored)
+
+
+CAPITAL_CHOICE_TASK = """\
+name: capital_choice
+dataset:
+  path: choices.jsonl
+output_type: multiple_choice
+format: completion
+prompt: "Question: What is the capital of {{ country }}?\\nAnswer:"
+choices: "[a, b]"
+gold: "0"
+metrics: [acc]
+"""
+
+
+def test_cost_from_prices_to_the_leaderboard(
+    llama: Server, key_env: str, tmp_path: Path, db_url: str
+) -> None:
+    """``prices`` -> each sample's tokens and cost -> the task totals -> json, report, board."""
+    from evalharness.usage import run_usage
+    from evalharness.views import leaderboard
+
+    rows = [{"country": c, "capital": k} for c, k in [("France", "Paris"), ("Japan", "Tokyo")]]
+    generate = _task(tmp_path, CAPITALS_TASK, rows, data="capitals.jsonl")
+    pairs = [{"country": "France", "a": " Paris", "b": " Rome"}] * 3
+    choice = _task(tmp_path, CAPITAL_CHOICE_TASK, pairs, data="choices.jsonl")
+    prices = {"prompt": 1.0, "completion": 2.0}
+    args = {"base_url": llama.url, "api_key_env": key_env, "logprobs": True, "prices": prices}
+    out = evaluate(
+        "openai:smollm2", [str(generate), str(choice)], db=db_url, model_args=args, cache=False
+    )
+    store = open_store(db_url)
+    expected = {}
+    for task in ("capitals", "capital_choice"):
+        samples = store.samples(out["run_id"], task)
+        assert all(s.error is None and s.prompt_tokens > 5 for s in samples)
+        for s in samples:  # the cost is the server's token counts times the prices
+            cost = (s.prompt_tokens * 1.0 + s.completion_tokens * 2.0) / 1e6
+            assert s.result["meta"]["cost_usd"] == pytest.approx(cost)
+        expected[task] = sum(s.result["meta"]["cost_usd"] for s in samples)
+    mc = store.samples(out["run_id"], "capital_choice")
+    assert all(s.completion_tokens <= 2 for s in mc)  # one echo request per choice, <= 1 token each
+    usage = run_usage(store, out["run_id"])
+    assert out["usage"] == usage
+    for task, cost in expected.items():
+        assert usage["tasks"][task]["cost_usd"] == pytest.approx(cost) and cost > 0
+    assert usage["total"]["cost_usd"] == pytest.approx(sum(expected.values()))
+    board = leaderboard(store).set_index("task")
+    for task, cost in expected.items():
+        assert board.loc[task, "cost_usd"] == pytest.approx(cost)
+    report = write_report(store, out["run_id"], tmp_path / "reports")[0].read_text()
+    assert f"cost ${usage['total']['cost_usd']:.6f}" in report
+
+
+def test_n_samples_from_a_server_that_ignores_n(llama: Server, key_env: str) -> None:
+    """The llama.cpp server answers n=3 with one choice: the backend sends 3 requests."""
+    model = OpenAIModel("smollm2", base_url=llama.url, api_key_env=key_env)
+    sampling = Sampling(temperature=1.0, max_tokens=8, seed=5, n=3)
+    request = GenerateRequest("Once upon a time", sampling, item=0)
+    direct = llama.post("/completions", {"prompt": "Once upon a time", "max_tokens": 4, "n": 3})
+    assert len(direct["choices"]) == 1  # the premise: n is ignored
+    (gen,) = model.generate([request])
+    assert gen.error is None and len(gen.texts) == 3 and model.honours_n is False
+    assert gen.meta["requests"] == 3 and gen.completion_tokens > 3
+    assert len(set(gen.texts)) > 1  # three seeds derived from (5, item 0, k), three samples
+    (again,) = model.generate([request])  # detected once: straight to three requests
+    assert again.texts == gen.texts and model.usage["failed"] == 1

@@ -15,6 +15,8 @@ from evalharness import evaluate
 from evalharness.store import open_store
 from tests.helpers import run_cli
 
+STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
+
 TASK = """\
 name: echo
 dataset:

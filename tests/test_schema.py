@@ -103,6 +103,7 @@ def test_migrations_ship_in_the_package() -> None:
     assert sorted(p.name for p in (folder / "versions").iterdir() if p.name.endswith(".py")) == [
         "0001_baseline.py",
         "0002_leases.py",
+        "0003_task_usage.py",
         "__init__.py",
     ]
     pyproject = (REPO / "pyproject.toml").read_text()

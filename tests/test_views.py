@@ -52,7 +52,7 @@ def handmade(tmp_path: Path):
         _agg(store, run_id, "wiki", "perplexity", value, value - 1, value + 2)
     store.add_samples(
         Sample(run_id="r2", task="wiki", idx=i, input={}, prompt="", latency_s=0.5 + i,
-               result={"cost_usd": 0.25}) for i in range(2)
+               result={"meta": {"cost_usd": 0.25}}) for i in range(2)
     )  # fmt: skip
     return store
 

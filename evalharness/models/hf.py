@@ -22,8 +22,10 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, Stop
 
 from evalharness.errors import ModelError
 from evalharness.models.hf_batching import (
+    RowSampler,
     ScoreRow,
     StopOnStrings,
+    check_local,
     cut_at_stop,
     cut_at_tokens,
     encode_pair,
@@ -44,6 +46,7 @@ from evalharness.requests import (
     RollingRequest,
     RollingResult,
     Sampling,
+    stream_seed,
 )
 
 HEAD_CHUNK = 512  # positions per output-embedding matmul; bounds the fp32 log-softmax buffer
@@ -85,6 +88,7 @@ class HFModel:
         self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 8192)
         self.share_context = share_context
         self.name = name or f"hf:{path}" + (f"@{revision}" if revision else "")
+        check_local(path)
         try:  # transformers raises OSError, ValueError, KeyError, ImportError... on bad input
             self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
             self.model = AutoModelForCausalLM.from_pretrained(
@@ -142,8 +146,9 @@ class HFModel:
 
         Prompts sharing a prefix (few-shot examples, several questions on one passage, a chat
         template) are batched together and the prefix is run once per batch (``_prefill``);
-        otherwise longest prompts come first. A seed is applied once per batch: the same request
-        list always gives the same samples, but a seeded request's sample depends on its batch.
+        otherwise longest prompts come first. A seeded request's k-th sample draws from its own
+        stream, keyed on (seed, ``request.item`` or its list position, k) (``RowSampler``), so it
+        does not depend on the batch, the other requests or the cache.
         """
         encoded = [self._encode(self._render(r.prompt)) or [self.prefix_token] for r in requests]
         groups: dict[Sampling, list[int]] = defaultdict(list)
@@ -161,7 +166,12 @@ class HFModel:
             for batch in self._batches(indices, width.__getitem__):
                 started = time.perf_counter()
                 inputs = [prompts[i] for i in batch]
-                outputs = self._fitting(inputs, lambda b, s=sampling: self._generate_batch(b, s))
+                outputs = self._fitting(
+                    batch,
+                    lambda b, s=sampling, p=prompts: self._generate_batch(
+                        [p[i] for i in b], s, [_key(requests[i], i) for i in b]
+                    ),
+                )
                 latency = time.perf_counter() - started
                 for i, prompt, (texts, n_completion) in zip(batch, inputs, outputs, strict=True):
                     results[i] = Generation(texts, len(prompt), n_completion, latency)
@@ -198,7 +208,7 @@ class HFModel:
         return torch.cat([pre_ids[rows], ids], 1), torch.cat([pre_mask[rows], mask], 1), cache
 
     def _generate_batch(
-        self, prompts: list[list[int]], sampling: Sampling
+        self, prompts: list[list[int]], sampling: Sampling, keys: list[int]
     ) -> list[tuple[tuple[str, ...], int]]:
         prefilled = self._prefill(prompts) if self._can_prefill(sampling) else None
         if prefilled is None:
@@ -222,11 +232,14 @@ class HFModel:
                 top_k=sampling.top_k or 0,
                 top_p=sampling.top_p if sampling.top_p is not None else 1.0,
             )
+        if not sampling.greedy and sampling.seed is not None:  # one stream per row: RowSampler
+            seeds = [stream_seed(sampling.seed, key, k) for key in keys for k in range(n)]
+            sampler = RowSampler(sampling.temperature, sampling.top_k, sampling.top_p, seeds,
+                                 self.device)  # fmt: skip
+            kwargs.update(temperature=1.0, top_k=0, top_p=1.0, logits_processor=[sampler])
         if sampling.stop:
             stop = StopOnStrings(self.tokenizer, sampling.stop, ids.shape[1])
             kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
-        if sampling.seed is not None:
-            torch.manual_seed(sampling.seed)
         out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)
         stop_ids = self.eos_ids | {self.pad_id}
         samples = [cut_at_tokens(row, stop_ids) for row in out[:, ids.shape[1] :].tolist()]
@@ -270,8 +283,8 @@ class HFModel:
             for i, score in self._score_shared(shared, conts).items():
                 scores[i] = score
         return [
-            LoglikelihoodResult(logprob, greedy, len(cont))
-            for (logprob, greedy), (_, cont) in zip(scores, pairs, strict=True)  # type: ignore[misc]
+            LoglikelihoodResult(logprob, greedy, len(cont), prompt_tokens=len(ctx) + len(cont))
+            for (logprob, greedy), (ctx, cont) in zip(scores, pairs, strict=True)  # type: ignore[misc]
         ]
 
     def _share_limit(self) -> int:
@@ -409,3 +422,8 @@ class HFModel:
             logprobs += picked.double().tolist()
             greedy += (logits.argmax(-1) == tgt).tolist()
         return logprobs, greedy
+
+
+def _key(request: GenerateRequest, position: int) -> int:
+    """The item a request's random stream is keyed on: its row index, else its list position."""
+    return request.item if request.item is not None else position

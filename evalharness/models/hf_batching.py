@@ -7,10 +7,20 @@ encoding, rolling windows) can be read and tested without loading a model.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import NamedTuple, TypeVar
 
 import torch
-from transformers import PreTrainedTokenizerBase, StoppingCriteria
+from transformers import (
+    LogitsProcessor,
+    PreTrainedTokenizerBase,
+    StoppingCriteria,
+    TemperatureLogitsWarper,
+    TopKLogitsWarper,
+    TopPLogitsWarper,
+)
+
+from evalharness.errors import ModelError
 
 T = TypeVar("T")
 
@@ -267,3 +277,50 @@ class StopOnStrings(StoppingCriteria):
         texts = self.tokenizer.batch_decode(tail.tolist(), skip_special_tokens=True)
         done = [any(stop in text for stop in self.stops) for text in texts]
         return torch.tensor(done, dtype=torch.bool, device=input_ids.device)
+
+
+class RowSampler(LogitsProcessor):
+    """Draws every row's next token with that row's own generator, after temperature, top-k
+    and top-p, and returns scores that leave ``generate`` only that token to pick.
+
+    ``generate`` samples a whole batch from the global generator, so a seeded row's tokens
+    would depend on its batch; here a row's draws depend only on its own stream (and its
+    logits, so a row can still differ across batch compositions where float noise in the
+    logits moves a draw across a probability boundary). ``generate`` must be called with
+    temperature 1, top_k 0 and top_p 1 so that it applies no warper of its own.
+    """
+
+    def __init__(
+        self, temperature: float, top_k: int | None, top_p: float | None, seeds: Sequence[int],
+        device: torch.device | str,
+    ) -> None:  # fmt: skip
+        self.warpers: list[LogitsProcessor] = [TemperatureLogitsWarper(temperature)]
+        if top_k:
+            self.warpers.append(TopKLogitsWarper(top_k))
+        if top_p is not None and top_p < 1.0:
+            self.warpers.append(TopPLogitsWarper(top_p))
+        self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.Tensor:
+        for warper in self.warpers:
+            scores = warper(input_ids, scores)
+        probs = scores.float().softmax(-1)
+        picks = [
+            torch.multinomial(probs[row], 1, generator=gen)
+            for row, gen in enumerate(self.generators)
+        ]
+        out = torch.full_like(scores, -float("inf"))
+        return out.scatter_(1, torch.stack(picks), 0.0)
+
+
+def check_local(path: str) -> None:
+    """A path that can only be a folder (``./m``, ``/m``, ``~/m``, ``a/b/c``) must exist;
+    transformers would report it as a malformed hub id."""
+    folder = Path(path).expanduser()
+    looks_local = path.startswith((".", "/", "~", "\\")) or path.count("/") > 1
+    if looks_local and not folder.is_dir():
+        what = "is not a folder" if folder.exists() else "does not exist"
+        raise ModelError(
+            f"model folder {path} {what} (a hub model is named 'namespace/name'; "
+            "a local one needs its folder with config.json and the weights)"
+        )

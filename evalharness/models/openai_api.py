@@ -57,9 +57,11 @@ from evalharness.requests import (
     RollingRequest,
     RollingResult,
     Sampling,
+    stream_seed,
 )
 
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
+IGNORES_N = "the server ignores n"
 CHAT, COMPLETIONS = "chat/completions", "completions"
 _ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 log = logging.getLogger(__name__)
@@ -134,6 +136,7 @@ class OpenAIModel:
         # Running totals over this object's life, for a caller that wants them in a run record.
         self.usage = {"requests": 0, "failed": 0, "prompt_tokens": 0, "completion_tokens": 0}
         self.cost_usd = 0.0
+        self.honours_n: bool | None = None  # False once the server answered n > 1 with one choice
 
     def __repr__(self) -> str:
         return f"OpenAIModel({self.name!r})"
@@ -141,12 +144,42 @@ class OpenAIModel:
     # -- generation -----------------------------------------------------------------------
 
     def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
-        """One HTTP request per generate request (greedy ``n > 1`` is decoded once)."""
+        """One HTTP request per generate request (greedy ``n > 1`` is decoded once).
+
+        A server that answers ``n > 1`` with one choice (the llama.cpp server ignores ``n``)
+        is detected on the first such reply; those requests, and every later one, are sent as
+        ``n`` requests of one sample each (a seeded request's k-th with its own seed).
+        """
         for i, request in enumerate(requests):
             self._check_sampling(i, request.sampling)
-        jobs = [self._generate_job(r) for r in requests]
-        replies = self._send(jobs)
-        return [self._generation(r, reply) for r, reply in zip(requests, replies, strict=True)]
+        out = self._generate_all(requests)
+        ignored = [i for i, gen in enumerate(out) if gen.error and IGNORES_N in gen.error]
+        if ignored and self.honours_n is not False:
+            self.honours_n = False
+            log.info("%s ignores n; sending n requests of one sample instead", self.name)
+            again = self._generate_all([requests[i] for i in ignored])
+            for i, gen in zip(ignored, again, strict=True):
+                out[i] = gen
+        return out
+
+    def _generate_all(self, requests: list[GenerateRequest]) -> list[Generation]:
+        jobs, owners = [], []
+        for i, request in enumerate(requests):
+            s = request.sampling
+            n = 1 if s.greedy else s.n  # greedy samples are identical
+            if n > 1 and self.honours_n is False:
+                for k in range(n):
+                    item = request.item if request.item is not None else i
+                    seed = None if s.seed is None else stream_seed(s.seed, item, k) % 2**31
+                    jobs.append(self._generate_job(request, 1, seed))
+                    owners.append(i)
+            else:
+                jobs.append(self._generate_job(request, n, s.seed))
+                owners.append(i)
+        grouped: list[list[Reply]] = [[] for _ in requests]
+        for owner, reply in zip(owners, self._send(jobs), strict=True):
+            grouped[owner].append(reply)
+        return [self._generation(r, rs) for r, rs in zip(requests, grouped, strict=True)]
 
     def _check_sampling(self, index: int, sampling: Sampling) -> None:
         if sampling.top_k is not None and not self.extra_sampling:
@@ -156,10 +189,9 @@ class OpenAIModel:
                 "accept top_k (vLLM, llama.cpp) or remove top_k"
             )
 
-    def _generate_job(self, request: GenerateRequest) -> Job:
+    def _generate_job(self, request: GenerateRequest, n: int, seed: int | None) -> Job:
         s = request.sampling
         chat = not isinstance(request.prompt, str)
-        n = 1 if s.greedy else s.n  # greedy samples are identical
         body: dict[str, Any] = {
             "model": self.model,
             "temperature": s.temperature,
@@ -170,8 +202,8 @@ class OpenAIModel:
             body["top_p"] = s.top_p
         if s.stop:
             body["stop"] = list(s.stop)
-        if s.seed is not None:
-            body["seed"] = s.seed
+        if seed is not None:
+            body["seed"] = seed
         if n > 1:
             body["n"] = n
         if s.top_k is not None:
@@ -182,12 +214,15 @@ class OpenAIModel:
 
         def parse(data: dict[str, Any]) -> tuple[str, ...]:
             texts = choice_texts(data, chat)
+            if len(texts) == 1 and n > 1:
+                why = f"server returned 1 choice for n={n}: {IGNORES_N}"
+                raise AttemptError(why, retryable=False)
             if len(texts) != n:
                 raise AttemptError(
                     f"server returned {len(texts)} choice(s) for n={n} (does it support n?)",
                     retryable=False,
                 )
-            return tuple(texts) * (s.n // n)
+            return tuple(texts)
 
         job = Job(CHAT if chat else COMPLETIONS, body, parse)
         if self.stream:
@@ -195,24 +230,35 @@ class OpenAIModel:
             job.has_content = stream_has_content
         return job
 
-    def _generation(self, request: GenerateRequest, reply: Reply) -> Generation:
-        meta: dict[str, Any] = {"attempts": reply.attempts, "total_s": reply.total_s}
+    def _generation(self, request: GenerateRequest, replies: list[Reply]) -> Generation:
+        """One Generation from the reply (or the n one-sample replies) of a request."""
+        total_s = max(r.total_s for r in replies)
+        meta: dict[str, Any] = {"attempts": sum(r.attempts for r in replies), "total_s": total_s}
+        if len(replies) > 1:
+            meta["requests"] = len(replies)
         if self.stream:
-            meta["ttft_s"] = reply.ttft_s
-        if reply.error is not None:
-            return Generation(texts=(), latency_s=reply.total_s, error=reply.error, meta=meta)
-        prompt_tokens = int(reply.usage.get("prompt_tokens") or 0)
-        completion_tokens = int(reply.usage.get("completion_tokens") or 0)
+            ttfts = [r.ttft_s for r in replies if r.ttft_s is not None]
+            meta["ttft_s"] = min(ttfts) if ttfts else None
+        error = next((r.error for r in replies if r.error is not None), None)
+        if error is not None:
+            return Generation(texts=(), latency_s=total_s, error=error, meta=meta)
+        usage = {
+            key: sum(int(r.usage.get(key) or 0) for r in replies)
+            for key in ("prompt_tokens", "completion_tokens")
+        }
+        texts = tuple(text for r in replies for text in r.value)
         s = request.sampling
+        completion_tokens = usage["completion_tokens"]
         if s.greedy and s.n > 1:
             completion_tokens *= s.n
+            texts = texts * s.n
         if self.prices is not None:
-            meta["cost_usd"] = self._cost(reply.usage)
+            meta["cost_usd"] = self._cost(usage)
         return Generation(
-            texts=reply.value,
-            prompt_tokens=prompt_tokens,
+            texts=texts,
+            prompt_tokens=usage["prompt_tokens"],
             completion_tokens=completion_tokens,
-            latency_s=reply.latency_s,
+            latency_s=max(r.latency_s for r in replies),
             meta=meta,
         )
 
@@ -238,10 +284,10 @@ class OpenAIModel:
         out = []
         for reply in self._send(jobs):
             if reply.error is not None:
-                out.append(LoglikelihoodResult(0.0, False, 0, error=reply.error))
+                out.append(LoglikelihoodResult(0.0, False, 0, reply.error, **self._billing(reply)))
             else:
                 logprob, greedy, n_tokens = reply.value
-                out.append(LoglikelihoodResult(logprob, greedy, n_tokens))
+                out.append(LoglikelihoodResult(logprob, greedy, n_tokens, **self._billing(reply)))
         return out
 
     def loglikelihood_rolling(self, requests: list[RollingRequest]) -> list[RollingResult]:
@@ -257,10 +303,19 @@ class OpenAIModel:
         out = []
         for reply in self._send(jobs):
             if reply.error is not None:
-                out.append(RollingResult(0.0, 0, error=reply.error))
+                out.append(RollingResult(0.0, 0, reply.error, **self._billing(reply)))
             else:
-                out.append(RollingResult(*reply.value))
+                out.append(RollingResult(*reply.value, **self._billing(reply)))
         return out
+
+    def _billing(self, reply: Reply) -> dict[str, Any]:
+        """Tokens the server reports for a scoring request, and their cost under ``prices``."""
+        meta = {"cost_usd": self._cost(reply.usage)} if self.prices is not None else {}
+        return {
+            "prompt_tokens": int(reply.usage.get("prompt_tokens") or 0),
+            "completion_tokens": int(reply.usage.get("completion_tokens") or 0),
+            "meta": meta,
+        }
 
     def _require(self, capability: str) -> None:
         if capability not in self.capabilities:

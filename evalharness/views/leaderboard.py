@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import date, datetime, time
 
 import pandas as pd
-from sqlalchemy import case, func, select
+from sqlalchemy import select
 
-from evalharness.store import AggregateRow, Run, Sample, Store
+from evalharness.store import AggregateRow, Run, Store
+from evalharness.usage import usage_by_task
 
 LEADERBOARD_COLUMNS = [
     "model", "task", "metric", "value", "ci_low", "ci_high", "ci_half", "shown", "n", "n_failed",
@@ -57,30 +58,6 @@ def runs_frame(store: Store) -> pd.DataFrame:
     ]
     columns = ["run_id", "model", "model_name", "status", "tags", "created_at", "duration_s"]
     return pd.DataFrame(rows, columns=[*columns, "label"])
-
-
-def _usage(store: Store) -> dict[tuple[str, str], dict[str, float | None]]:
-    """Per (run, task): mean latency of the samples that succeeded, summed cost (when any sample
-    has one), sample count."""
-    cost = Sample.result["cost_usd"].as_float()
-    query = select(
-        Sample.run_id,
-        Sample.task,
-        func.avg(case((Sample.error.is_(None), Sample.latency_s), else_=None)),
-        func.sum(cost),
-        func.count(cost),
-        func.count(Sample.id),
-    ).group_by(Sample.run_id, Sample.task)
-    with store.session() as s:
-        rows = s.execute(query).all()
-    return {
-        (run_id, task): {
-            "latency_s": latency,
-            "cost_usd": total if n_cost else None,
-            "n_samples": n,
-        }
-        for run_id, task, latency, total, n_cost, n in rows
-    }
 
 
 def _day(value: date | datetime | None, end: bool) -> datetime | None:
@@ -131,10 +108,10 @@ def leaderboard(
         for agg, run in pairs:  # newest first
             newest.setdefault((run.model, agg.task), run.id)
         pairs = [(a, r) for a, r in pairs if newest[(r.model, a.task)] == r.id]
-    usage = _usage(store) if pairs else {}
+    usage = usage_by_task(store, {r.id for _, r in pairs}) if pairs else {}
     samples_per_run: dict[str, float] = {}
     for (run_id, _), u in usage.items():
-        samples_per_run[run_id] = samples_per_run.get(run_id, 0) + (u["n_samples"] or 0)
+        samples_per_run[run_id] = samples_per_run.get(run_id, 0) + (u["samples"] or 0)
     rows = []
     for agg, run in pairs:
         u = usage.get((run.id, agg.task), {})
