@@ -66,7 +66,11 @@ class ResponseCache:
 
 
 def request_key(model_identity: str, kind: str, request: Any) -> str:
-    payload = {"model": model_identity, "kind": kind, "request": dataclasses.asdict(request)}
+    fields = dataclasses.asdict(request)
+    sampling = fields.get("sampling")
+    if isinstance(sampling, dict) and sampling.get("json_schema") is None:
+        sampling.pop("json_schema", None)  # unconstrained: the key of every earlier release
+    payload = {"model": model_identity, "kind": kind, "request": fields}
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=list)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 

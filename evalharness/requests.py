@@ -6,10 +6,11 @@ A prompt is either a string (completion format) or a tuple of chat messages
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import ConfigDict
+from pydantic import ConfigDict, field_validator
 from pydantic.dataclasses import dataclass as checked_dataclass
 
 Message = dict[str, str]
@@ -21,6 +22,9 @@ class Sampling:
     """Decoding settings for one generate request. ``temperature == 0`` means greedy.
 
     Validated on construction, so a task's ``generation:`` block maps onto it directly.
+    ``json_schema``: the answer must be JSON matching this schema (given as a mapping or its
+    JSON text, kept as compact JSON text so the settings stay hashable); backends constrain
+    decoding to it (see ``models/hf_grammar.py``, ``models/openai_structured.py``).
     """
 
     temperature: float = 0.0
@@ -30,6 +34,26 @@ class Sampling:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: int = 1
+    json_schema: str | None = None
+
+    @field_validator("json_schema", mode="before")
+    @classmethod
+    def _schema_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"json_schema is not valid JSON ({exc.msg})") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("json_schema must be a JSON object")
+        return value
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """``json_schema`` as a mapping (None when unconstrained)."""
+        return json.loads(self.json_schema) if self.json_schema else None
 
     @property
     def greedy(self) -> bool:

@@ -27,6 +27,7 @@ from typing import Literal
 from evalharness.judges.parse import CriterionResult, ParseError, parse_judgment
 from evalharness.judges.render import Subject, reask_prompt, render_prompt
 from evalharness.judges.rubric import Criterion, Rubric
+from evalharness.judges.schema import schema_text, verdict_schema
 from evalharness.models.base import Model
 from evalharness.requests import GenerateRequest, Message, Sampling
 
@@ -141,6 +142,7 @@ class Judge:
     temperature: float | None = None  # None: greedy when n == 1, else 0.7
     max_tokens: int | None = None  # None: the rubric's max_tokens
     seed: int | None = None
+    constrained: bool = True  # send the verdict's JSON Schema (judges/schema.py) with requests
     rounds: list[int] = field(default_factory=list)  # requests sent per generate call
 
     def __post_init__(self) -> None:
@@ -158,11 +160,13 @@ class Judge:
             self.temperature if self.temperature is not None else (0.0 if self.n == 1 else 0.7)
         )
         seed = self.seed if self.seed is not None or temperature == 0 else 1234
+        schema = schema_text(verdict_schema(self.rubric)) if self.constrained else None
         return Sampling(
             temperature=temperature,
             max_tokens=self.max_tokens or self.rubric.max_tokens,
             n=n,
             seed=seed,
+            json_schema=schema,
         )
 
     # -- asking ---------------------------------------------------------------------------

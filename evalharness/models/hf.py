@@ -18,7 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteriaList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DynamicCache,
+    LogitsProcessorList,
+    StoppingCriteriaList,
+)
 
 from evalharness.errors import ModelError
 from evalharness.models.hf_batching import (
@@ -67,6 +73,7 @@ class HFModel:
         share_context: bool = True,
         max_batch_tokens: int | None = None,
         name: str | None = None,
+        grammar: str = "xgrammar",
     ) -> None:
         if batch_size < 1:
             raise ModelError(f"batch_size must be >= 1, got {batch_size}")
@@ -84,6 +91,8 @@ class HFModel:
         # Padded tokens per forward pass: long rows run in smaller batches than short ones.
         self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 8192)
         self.share_context = share_context
+        self.grammar_engine = grammar  # json_schema requests: see hf_grammar.py
+        self._grammar: Any = None
         self.name = name or f"hf:{path}" + (f"@{revision}" if revision else "")
         try:  # transformers raises OSError, ValueError, KeyError, ImportError... on bad input
             self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)
@@ -167,6 +176,19 @@ class HFModel:
                     results[i] = Generation(texts, len(prompt), n_completion, latency)
         return results  # type: ignore[return-value]
 
+    def grammar(self) -> Any:
+        """The constrained-decoding engine, built on the first ``json_schema`` request."""
+        if self._grammar is None:
+            from evalharness.models.hf_grammar import SchemaGrammar
+
+            self._grammar = SchemaGrammar(
+                self.tokenizer,
+                vocab_size=self.head.out_features,
+                stop_ids=self.eos_ids,
+                engine=self.grammar_engine,
+            )
+        return self._grammar
+
     def _can_prefill(self, sampling: Sampling) -> bool:
         # generate() does not replicate a given cache for several samples per prompt, and a
         # sliding-window cache would need the window applied across the two passes.
@@ -225,6 +247,11 @@ class HFModel:
         if sampling.stop:
             stop = StopOnStrings(self.tokenizer, sampling.stop, ids.shape[1])
             kwargs["stopping_criteria"] = StoppingCriteriaList([stop])
+        if sampling.json_schema is not None:
+            processor = self.grammar().processor(
+                sampling.json_schema, rows=len(prompts) * n, prompt_len=ids.shape[1]
+            )
+            kwargs["logits_processor"] = LogitsProcessorList([processor])
         if sampling.seed is not None:
             torch.manual_seed(sampling.seed)
         out = self.model.generate(input_ids=ids, attention_mask=mask, **kwargs)

@@ -49,6 +49,8 @@ from evalharness.models.openai_scoring import (
     rolling_score,
     stream_has_content,
 )
+from evalharness.models.openai_structured import StructuredState, check_mode, rejected
+from evalharness.models.openai_structured import apply as apply_schema
 from evalharness.requests import (
     GenerateRequest,
     Generation,
@@ -82,6 +84,7 @@ class OpenAIModel:
         prices: dict[str, float] | None = None,
         stream: bool = False,
         extra_sampling: bool = False,
+        structured_output: str = "auto",
     ) -> None:
         """``base_url``: else ``$OPENAI_BASE_URL``, else OpenAI (``/v1`` is added to a bare
         host). ``api_key_env``: the NAME of the variable holding the key. ``timeout_s``: per
@@ -90,6 +93,7 @@ class OpenAIModel:
         ``prices``: $ per 1M tokens, ``{"prompt": .., "completion": ..}``. ``stream``: stream
         generations and record the time to first token. ``extra_sampling``: send ``top_k``
         (vLLM, llama.cpp accept it); without it a request with ``top_k`` is refused.
+        ``structured_output``: how a ``json_schema`` request is sent (``openai_structured``).
         """
         where = f"model openai:{model}"
         if not model:
@@ -109,6 +113,7 @@ class OpenAIModel:
         if not isinstance(extra_sampling, bool):
             raise ConfigError(f"{where}: extra_sampling must be true or false")
         self.prices = _check_prices(where, prices)
+        mode = check_mode(where, structured_output)
         url = httpx.URL(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigError(f"{where}: base_url must be an http(s) URL, got {str(url)!r}")
@@ -124,6 +129,7 @@ class OpenAIModel:
         self.policy = RetryPolicy(max_attempts=max_attempts, backoff_s=float(backoff_s))
         self.stream = stream
         self.extra_sampling = extra_sampling
+        self.structured = StructuredState(self.name, mode)
         scoring = {LOGLIKELIHOOD, ROLLING} if logprobs else set()
         self.capabilities = frozenset({GENERATE, *scoring})
         # Running totals over this object's life, for a caller that wants them in a run record.
@@ -139,9 +145,24 @@ class OpenAIModel:
         """One HTTP request per generate request (greedy ``n > 1`` is decoded once)."""
         for i, request in enumerate(requests):
             self._check_sampling(i, request.sampling)
-        jobs = [self._generate_job(r) for r in requests]
-        replies = self._send(jobs)
-        return [self._generation(r, reply) for r, reply in zip(requests, replies, strict=True)]
+        probed = self._detect_structured(requests)
+        todo = [i for i in range(len(requests)) if i not in probed]
+        sent = self._send([self._generate_job(requests[i]) for i in todo])
+        replies = {**probed, **dict(zip(todo, sent, strict=True))}
+        return [self._generation(r, replies[i]) for i, r in enumerate(requests)]
+
+    def _detect_structured(self, requests: list[GenerateRequest]) -> dict[int, Reply]:
+        """``auto``: send the first constrained request in each form until one is accepted."""
+        first = next((i for i, r in enumerate(requests) if r.sampling.json_schema), None)
+        if first is None or self.structured.settled:
+            return {}
+        for mode in self.structured.candidates():
+            [reply] = self._send([self._generate_job(requests[first], mode)])
+            if not rejected(reply.error):
+                self.structured.settle(mode)
+                return {first: reply}
+        self.structured.settle("none")
+        return {}
 
     def _check_sampling(self, index: int, sampling: Sampling) -> None:
         if sampling.top_k is not None and not self.extra_sampling:
@@ -151,7 +172,7 @@ class OpenAIModel:
                 "accept top_k (vLLM, llama.cpp) or remove top_k"
             )
 
-    def _generate_job(self, request: GenerateRequest) -> Job:
+    def _generate_job(self, request: GenerateRequest, mode: str | None = None) -> Job:
         s = request.sampling
         chat = not isinstance(request.prompt, str)
         n = 1 if s.greedy else s.n  # greedy samples are identical
@@ -174,6 +195,8 @@ class OpenAIModel:
         if self.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        if s.json_schema is not None:
+            body = apply_schema(body, s.json_schema, mode or self.structured.mode, chat)
 
         def parse(data: dict[str, Any]) -> tuple[str, ...]:
             texts = choice_texts(data, chat)
@@ -194,6 +217,8 @@ class OpenAIModel:
         meta: dict[str, Any] = {"attempts": reply.attempts, "total_s": reply.total_s}
         if self.stream:
             meta["ttft_s"] = reply.ttft_s
+        if request.sampling.json_schema is not None:
+            meta["structured_output"] = self.structured.label()
         if reply.error is not None:
             return Generation(texts=(), latency_s=reply.total_s, error=reply.error, meta=meta)
         prompt_tokens = int(reply.usage.get("prompt_tokens") or 0)

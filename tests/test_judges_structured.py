@@ -1,0 +1,87 @@
+"""Structured judge output: the verdict schema of each rubric, the cache key, and the embedded
+model's grammar-constrained verdicts (real xgrammar, real forward passes) on every rubric."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from evalharness.cache import request_key
+from evalharness.judges.judge import Judge
+from evalharness.judges.parse import validate_judgment
+from evalharness.judges.render import Subject
+from evalharness.judges.rubric import load_rubric, rubric_files
+from evalharness.judges.schema import verdict_schema
+from evalharness.requests import GenerateRequest, Sampling
+
+SPIDER = Subject(
+    "How many legs does a spider have?",
+    "A spider has eight legs.",
+    "Eight.",
+    "Spiders have six legs.",
+)
+
+
+def test_verdict_schema_follows_the_rubric() -> None:
+    summeval = verdict_schema(load_rubric("summeval"))
+    assert summeval["required"] == ["coherence", "consistency", "fluency", "relevance"]
+    coherence = summeval["properties"]["coherence"]
+    assert list(coherence["properties"]) == ["rationale", "score"]  # reasoning first
+    assert coherence["properties"]["score"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    assert coherence["additionalProperties"] is False
+    pair = verdict_schema(load_rubric("pairwise_preference"))["properties"]["preference"]
+    assert pair["properties"]["label"]["enum"] == ["A", "B", "tie"]
+    mqm = verdict_schema(load_rubric("mqm_translation"))["properties"]["mqm"]["properties"]
+    assert mqm["errors"]["maxItems"] == 5
+    assert mqm["errors"]["items"]["properties"]["severity"]["enum"] == ["minor", "major"]
+
+
+def test_json_schema_is_kept_as_text_and_keys_old_requests_as_before() -> None:
+    schema = {"type": "object", "properties": {"a": {"type": "integer"}}}
+    constrained = Sampling(json_schema=schema)
+    assert constrained.json_schema == '{"type":"object","properties":{"a":{"type":"integer"}}}'
+    assert constrained.schema == schema and hash(constrained) == hash(Sampling(json_schema=schema))
+    with pytest.raises(ValueError, match="json_schema is not valid JSON"):
+        Sampling(json_schema="{not json")
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        Sampling(json_schema="[1]")
+    plain = GenerateRequest("Hi", Sampling(max_tokens=8))
+    # The key an unconstrained request had before json_schema existed (sampling without it).
+    old_fields = {"max_tokens": 8, "n": 1, "seed": None, "stop": [], "temperature": 0.0}
+    old_payload = {
+        "kind": "generate",
+        "model": "m",
+        "request": {"prompt": "Hi", "sampling": old_fields | {"top_k": None, "top_p": None}},
+    }
+    import hashlib
+
+    text = json.dumps(old_payload, sort_keys=True, ensure_ascii=False, default=list)
+    assert request_key("m", "generate", plain) == hashlib.sha256(text.encode()).hexdigest()
+    assert request_key("m", "generate", GenerateRequest("Hi", constrained)) != request_key(
+        "m", "generate", GenerateRequest("Hi")
+    )
+
+
+@pytest.fixture(scope="module")
+def embedded():
+    pytest.importorskip("xgrammar")
+    from evalharness.models import load_model
+
+    return load_model("embedded", batch_size=8)
+
+
+@pytest.mark.parametrize("name", sorted(rubric_files()))
+def test_constrained_verdicts_parse_on_every_bundled_rubric(embedded, name: str) -> None:
+    rubric = load_rubric(name)
+    judge = Judge(embedded, rubric, max_reasks=0)
+    if rubric.mode == "pairwise":
+        [pair] = judge.judge_pairs([SPIDER])
+        verdicts = [pair.ab, pair.ba]
+    else:
+        verdicts = judge.judge([Subject(SPIDER.source, SPIDER.output, SPIDER.reference)])
+    for verdict in verdicts:
+        assert verdict.parsed, verdict.errors
+        assert verdict.attempts == (1,)  # no re-ask was needed
+        # The raw text is exactly one JSON object matching the schema, nothing around it.
+        validate_judgment(json.loads(verdict.raws[0]), rubric)
