@@ -32,11 +32,13 @@ def evaluate(
     chunk_size: int = 64,
     progress: bool | None = None,
     judge_model: str | None = None,
+    judge_model_args: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
     ``sampling`` overrides every generation task's settings (a list value is a sweep);
-    ``judge_model`` (a spec string) replaces the model of every task judge;
+    ``judge_model`` (a spec string) replaces the model of every task judge, with the
+    backend options ``judge_model_args`` (``base_url``, ``structured_output``, ...);
     ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir).
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}}`` where an aggregate
     has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``.
@@ -49,6 +51,7 @@ def evaluate(
         sampling=dict(sampling or {}),
         chunk_size=chunk_size,
         judge_model=judge_model,
+        judge_model_args=dict(judge_model_args or {}),
     )
     specs = load_specs(options.tasks)
     expand(specs, options.sampling)  # fail on bad input before loading a model
@@ -62,6 +65,7 @@ def evaluate(
         "sampling": options.sampling,
         "cache": bool(cache),
         "judge_model": judge_model,
+        **({"judge_model_args": options.judge_model_args} if options.judge_model_args else {}),
     }
     run = start_run(store, spec, backend, options, config)
     return {"run_id": run.id, "results": execute(store, run, _cached(backend, cache), options)}
@@ -80,6 +84,7 @@ def resume(
         progress=progress,
         sampling=dict(run.config.get("sampling", {})),
         judge_model=run.config.get("judge_model"),
+        judge_model_args=dict(run.config.get("judge_model_args") or {}),
     )
     backend = model or load_model(run.model, **run.config.get("model_args", {}))
     backend = _cached(backend, run.config.get("cache", True))

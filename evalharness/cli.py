@@ -94,12 +94,17 @@ def run(
         str | None,
         typer.Option(help="judge model spec for every task judge (overrides the task's)"),
     ] = None,
+    judge_model_args: Annotated[
+        str | None,
+        typer.Option(help="the judge model's backend options, k=v,... like --model-args"),
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
     """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs."""
     from evalharness import api
     from evalharness.config import RunSpec, load_run_spec
+    from evalharness.modelref import parse_model_args
     from evalharness.report import write_report
     from evalharness.sampling import parse_overrides
     from evalharness.store import open_store
@@ -128,6 +133,10 @@ def run(
             cache=cache,
             chunk_size=chunk_size,
             judge_model=judge_model or spec.judge_model,
+            judge_model_args={
+                **spec.judge_model_args,
+                **parse_model_args(judge_model_args, "--judge-model-args"),
+            },
         )
     print_results(result["run_id"], result["results"])
     if json_out:

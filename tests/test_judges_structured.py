@@ -85,3 +85,27 @@ def test_constrained_verdicts_parse_on_every_bundled_rubric(embedded, name: str)
         assert verdict.attempts == (1,)  # no re-ask was needed
         # The raw text is exactly one JSON object matching the schema, nothing around it.
         validate_judgment(json.loads(verdict.raws[0]), rubric)
+
+
+def test_stored_distribution_equals_separate_loglikelihood_requests(embedded) -> None:
+    """mtbench_single rates 1-10: "10" is scored in full, not as the first token "1"."""
+    from evalharness.judges.distribution import normalise, summary, value_prefix
+    from evalharness.requests import LoglikelihoodRequest
+
+    rubric = load_rubric("mtbench_single")
+    judge = Judge(embedded, rubric, max_reasks=0)
+    [verdict] = judge.judge([Subject(SPIDER.source, SPIDER.output, SPIDER.reference)])
+    assert verdict.parsed and verdict.distributions is not None
+    dist = verdict.distributions["rating"]
+    assert list(dist) == [str(v) for v in range(1, 11)]
+    context = embedded._render(verdict.prompt) + value_prefix(verdict.raws[0], "rating", "score")
+    separate = [
+        embedded.loglikelihood([LoglikelihoodRequest(context, f"{v}}}")])[0] for v in range(1, 11)
+    ]
+    assert separate[9].n_tokens > separate[0].n_tokens  # "10}" is more tokens than "1}"
+    for value, expected in zip(dist, normalise([r.logprob for r in separate]), strict=True):
+        assert abs(dist[value] - expected) < 1e-4, value
+    stats = summary(dist)
+    assert 1.0 <= stats["expected"] <= 10.0 and dist[str(int(stats["argmax"]))] == max(
+        dist.values()
+    )

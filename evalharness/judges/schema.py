@@ -23,9 +23,10 @@ from evalharness.judges.rubric import Criterion, Rubric
 # a bounded regex costs 4x more mask time per token than maxLength (benchmarks/grammar_engines).
 
 
-def rationale_chars(rubric: Rubric) -> int:
+def rationale_chars(rubric: Rubric, max_tokens: int | None = None) -> int:
     """Longest rationale per criterion: about a third of the budget's characters, shared."""
-    per_criterion = (rubric.max_tokens * 3) // (2 * max(1, len(rubric.criteria)))
+    budget = max_tokens or rubric.max_tokens
+    per_criterion = (budget * 3) // (2 * max(1, len(rubric.criteria)))
     return max(40, min(400, per_criterion))
 
 
@@ -51,12 +52,12 @@ def _value_schema(c: Criterion, rubric: Rubric) -> tuple[str, dict[str, Any]]:
     return "errors", {"type": "array", "items": error, "maxItems": scheme.max_errors}
 
 
-def criterion_schema(c: Criterion, rubric: Rubric) -> dict[str, Any]:
+def criterion_schema(c: Criterion, rubric: Rubric, max_tokens: int | None = None) -> dict:
     key, value = _value_schema(c, rubric)
     rationale = {
         "type": "string",
         "minLength": 1,
-        "maxLength": rationale_chars(rubric),
+        "maxLength": rationale_chars(rubric, max_tokens),
     }
     return {
         "type": "object",
@@ -66,13 +67,14 @@ def criterion_schema(c: Criterion, rubric: Rubric) -> dict[str, Any]:
     }
 
 
-def verdict_schema(rubric: Rubric) -> dict[str, Any]:
-    """The JSON Schema (draft 2020-12 subset) every valid verdict of ``rubric`` matches."""
+def verdict_schema(rubric: Rubric, max_tokens: int | None = None) -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12 subset) every valid verdict of ``rubric`` matches;
+    ``max_tokens`` (default the rubric's) bounds the rationales."""
     names = [c.name for c in rubric.criteria]
     return {
         "title": f"verdict_{rubric.name}",
         "type": "object",
-        "properties": {c.name: criterion_schema(c, rubric) for c in rubric.criteria},
+        "properties": {c.name: criterion_schema(c, rubric, max_tokens) for c in rubric.criteria},
         "required": names,
         "additionalProperties": False,
     }

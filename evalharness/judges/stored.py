@@ -17,6 +17,7 @@ import numpy as np
 from jinja2 import TemplateError
 
 from evalharness.errors import ConfigError
+from evalharness.judges.distribution import summary as distribution_summary
 from evalharness.judges.judge import Combine, Verdict, combine_values, winner_of
 from evalharness.judges.records import Judgment
 from evalharness.judges.render import Subject
@@ -35,12 +36,13 @@ def as_rubric(rubric: str | Path | Rubric) -> Rubric:
     return rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
 
 
-def as_model(judge_model: str | Model) -> Model:
+def as_model(judge_model: str | Model, options: dict[str, Any] | None = None) -> Model:
+    """A judge model: a loaded one as is, or a spec string loaded with its backend options."""
     if not isinstance(judge_model, str):
         return judge_model
     from evalharness.models import load_model
 
-    return load_model(judge_model)
+    return load_model(judge_model, **(options or {}))
 
 
 def subject_of(sample: Sample, source: str | None = None) -> Subject:
@@ -82,6 +84,12 @@ def rows_of(
             details["replies"] = [list(r) for r in verdict.replies]
         if result is not None and result.errors:
             details["mqm_errors"] = list(result.errors)
+        if verdict.structured is not None:  # e.g. "xgrammar", "json_object", "none (...)"
+            details["structured_output"] = verdict.structured
+        if verdict.distributions and c.name in verdict.distributions:
+            details["distribution"] = verdict.distributions[c.name]
+            if c.kind == "score":  # expected (G-Eval) and argmax score
+                details |= distribution_summary(verdict.distributions[c.name])
         details.update((extra or {}).get(c.name, {}))
         rows.append(
             Judgment(

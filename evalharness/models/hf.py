@@ -172,8 +172,9 @@ class HFModel:
                 inputs = [prompts[i] for i in batch]
                 outputs = self._fitting(inputs, lambda b, s=sampling: self._generate_batch(b, s))
                 latency = time.perf_counter() - started
+                meta = {"structured_output": self.grammar_engine} if sampling.json_schema else {}
                 for i, prompt, (texts, n_completion) in zip(batch, inputs, outputs, strict=True):
-                    results[i] = Generation(texts, len(prompt), n_completion, latency)
+                    results[i] = Generation(texts, len(prompt), n_completion, latency, meta=meta)
         return results  # type: ignore[return-value]
 
     def grammar(self) -> Any:
