@@ -3,7 +3,8 @@
 For each bundled rubric, judge ``--items`` synthetic subjects with the embedded model, greedy,
 once unconstrained and once under the verdict schema with each engine; report whether each
 answer parses (judges/parse.py), decode tokens/s, and the masking time per token. Run by
-hand (CPU: about a minute per engine)::
+hand; each engine runs in its own process (xgrammar and llguidance loaded into one process
+ended it silently on this machine)::
 
     HF_HUB_OFFLINE=1 python benchmarks/grammar_engines.py --items 2
 """
@@ -12,6 +13,8 @@ from __future__ import annotations
 
 import argparse
 import json
+import subprocess
+import sys
 import time
 
 from evalharness.judges.parse import ParseError, parse_judgment
@@ -79,10 +82,13 @@ def main() -> None:
     parser.add_argument("--items", type=int, default=2)
     parser.add_argument("--engines", default="none,xgrammar,llguidance")
     args = parser.parse_args()
-    results = {}
-    for engine in args.engines.split(","):
-        results[engine] = run(None if engine == "none" else engine, args.items)
-    print(json.dumps(results, indent=1))
+    engines = args.engines.split(",")
+    if len(engines) == 1:
+        print(json.dumps(run(None if engines[0] == "none" else engines[0], args.items)))
+        return
+    for engine in engines:
+        command = [sys.executable, __file__, "--items", str(args.items), "--engines", engine]
+        subprocess.run(command, check=True)
 
 
 if __name__ == "__main__":

@@ -36,6 +36,7 @@ from evalharness.judges.stored import (
     aggregate_values,
     as_model,
     as_rubric,
+    distribution_aggregates,
     finite,
     pair_rates,
     panel,
@@ -144,8 +145,10 @@ def judge_run(
                     time.perf_counter() - started,
                 )
         rows = judgments(store, run_id, task=name, rubric=rubric.name, judge=judge.name)
-        values = values_of(rows, {s.idx for s in samples})
+        idxs = {s.idx for s in samples}
+        values = values_of(rows, idxs)
         results[name] = aggregate_values({c: list(v.values()) for c, v in values.items()}, rubric)
+        results[name] |= distribution_aggregates(rows, rubric, idxs)
     return results
 
 
@@ -204,6 +207,12 @@ def judge_task(
         combined = panel(per_judge, rubric, judges[0][1])
         for crit, agg in aggregate_values(combined, rubric).items():
             found[f"{JUDGE_PREFIX}{name}.{crit}"] = agg
+        if len(judges) == 1:  # expected and argmax scores of the score distributions
+            rows_one = judgments(
+                store, run_id, task=task_spec.name, rubric=name, judge=judges[0][0]
+            )
+            for crit, agg in distribution_aggregates(rows_one, rubric).items():
+                found[f"{JUDGE_PREFIX}{name}.{crit}"] = agg
         if len(per_judge) > 1:
             for judge, values in per_judge.items():
                 lists = {c: list(v.values()) for c, v in values.items()}

@@ -142,6 +142,24 @@ def aggregate_values(values: Mapping[str, Sequence[Value]], rubric: Rubric) -> d
     return out
 
 
+def distribution_aggregates(
+    rows: Sequence[Judgment], rubric: Rubric, idxs: set[int] | None = None
+) -> dict[str, dict]:
+    """``<criterion>.expected`` and ``<criterion>.argmax`` (G-Eval) of the rows that carry a
+    score distribution; empty when none does (a server judge, or distributions off)."""
+    out: dict[str, dict] = {}
+    for c in rubric.criteria:
+        mine = [r for r in rows if r.criterion == c.name and (idxs is None or r.idx in idxs)]
+        scored = [r.details for r in mine if r.parsed and "expected" in (r.details or {})]
+        if c.kind != "score" or not scored:
+            continue
+        for key in ("expected", "argmax"):
+            out[f"{c.name}.{key}"] = summary(
+                [[float(d[key]), 1.0] for d in scored], len(mine) - len(scored)
+            )
+    return out
+
+
 def values_of(
     rows: Sequence[Judgment], idxs: set[int] | None = None
 ) -> dict[str, dict[int, Value]]:
