@@ -17,6 +17,7 @@ from evalharness.judges.stored import as_model
 from evalharness.modelref import ModelRef
 from evalharness.models.openai_api import OpenAIModel
 from evalharness.requests import GenerateRequest, Sampling
+from tests.faulty_proxy import FakeOpenAI, Request, Response, _json
 from tests.test_models_openai import Server, key_env, llama  # noqa: F401  (fixtures)
 
 SUBJECTS = [
@@ -75,3 +76,30 @@ def test_long_reask_stays_inside_the_judge_context(
     assert len(judge.rounds) == 3 or verdict.parsed  # re-asked until parsed or out of re-asks
     assert not any((e or "").startswith("model error") for e in verdict.errors), verdict.errors
     assert all("maximum context" not in (e or "") for e in verdict.errors)
+
+
+class RejectingAPI(FakeOpenAI):
+    """The fake API, refusing any request that carries a structured-output form (HTTP 400)."""
+
+    async def handle(self, request: Request) -> Response:
+        if request.method == "POST" and {"response_format", "grammar"} & set(request.json()):
+            self.bodies.append(request.json())
+            return _json({"error": {"message": "unsupported field response_format"}}, 400)
+        return await super().handle(request)
+
+
+@pytest.mark.parametrize("api", [FakeOpenAI, RejectingAPI])
+def test_a_server_that_honours_no_form_falls_back_once_and_says_so(
+    api: type[FakeOpenAI], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Ignored (the fake answers free text) or rejected (HTTP 400): prompting, logged once."""
+    rubric = load_rubric("harmlessness")
+    with api() as fake, caplog.at_level(logging.WARNING):
+        model = OpenAIModel("fake", base_url=fake.url, max_attempts=1)
+        judge = Judge(model, rubric, max_reasks=1)
+        verdicts = judge.judge(SUBJECTS) + judge.judge(SUBJECTS[:1])
+        forms = [body.get("response_format", {}).get("type") for body in fake.bodies]
+    assert caplog.text.count("falling back to prompting") == 1
+    assert forms[:2] == ["json_schema", "json_object"] and set(forms[2:]) == {None}
+    assert all(v.structured and v.structured.startswith("none") for v in verdicts)
+    assert all(v.attempts == (2,) and not v.parsed for v in verdicts)  # re-asked, then unparsed

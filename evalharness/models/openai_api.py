@@ -49,7 +49,12 @@ from evalharness.models.openai_scoring import (
     rolling_score,
     stream_has_content,
 )
-from evalharness.models.openai_structured import StructuredState, check_mode, rejected
+from evalharness.models.openai_structured import (
+    StructuredState,
+    check_mode,
+    conforms,
+    rejected,
+)
 from evalharness.models.openai_structured import apply as apply_schema
 from evalharness.requests import (
     GenerateRequest,
@@ -152,17 +157,24 @@ class OpenAIModel:
         return [self._generation(r, replies[i]) for i, r in enumerate(requests)]
 
     def _detect_structured(self, requests: list[GenerateRequest]) -> dict[int, Reply]:
-        """``auto``: send the first constrained request in each form until one is accepted."""
+        """``auto``: send the first constrained request in each form until one is honoured."""
         first = next((i for i, r in enumerate(requests) if r.sampling.json_schema), None)
         if first is None or self.structured.settled:
             return {}
+        schema = requests[first].sampling.json_schema or ""
+        kept: dict[int, Reply] = {}
         for mode in self.structured.candidates():
             [reply] = self._send([self._generate_job(requests[first], mode)])
-            if not rejected(reply.error):
+            if rejected(reply.error):
+                continue
+            if reply.error is not None:  # a fault, not a verdict on the form: ask again later
+                return {first: reply}
+            if conforms(reply.value[0], schema):
                 self.structured.settle(mode)
                 return {first: reply}
+            kept = {first: reply}  # the server ignored the form; keep its free answer
         self.structured.settle("none")
-        return {}
+        return kept
 
     def _check_sampling(self, index: int, sampling: Sampling) -> None:
         if sampling.top_k is not None and not self.extra_sampling:

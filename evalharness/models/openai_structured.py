@@ -9,15 +9,19 @@ Forms (model option ``structured_output``):
   the GBNF comes from llama-cpp-python's own converter, so that package must be installed);
 * ``none``: the schema is not sent; the caller's prompt and re-asks do the work;
 * ``auto`` (default): the first constrained request tries ``json_schema``, then
-  ``json_object``; the first form the server does not reject (HTTP 400/404/422) is kept for the
-  model's life. When it rejects both, the model falls back to ``none``, says so once in the
-  log, and every generation's ``meta["structured_output"]`` records the form used.
+  ``json_object``; the first form whose answer is a JSON object with the schema's required
+  keys is kept for the model's life. A form counts as refused when the server rejects it
+  (HTTP 400/404/422) or silently ignores it (llama-cpp-python 0.3.36 accepts
+  ``json_schema`` and decodes freely). When both are refused the model falls back to
+  ``none`` and says so once in the log; every generation's ``meta["structured_output"]``
+  records the form used.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from functools import lru_cache
 from typing import Any
 
@@ -26,7 +30,7 @@ from evalharness.errors import ConfigError, ModelError
 MODES = ("auto", "json_schema", "json_object", "none")
 TRY_ORDER = ("json_schema", "json_object")
 FALLBACK = "none (server rejected json_schema and json_object)"
-REJECTED = ("HTTP 400", "HTTP 404", "HTTP 422")
+REJECTED = re.compile(r"\bHTTP (400|404|422)\b")  # in "<path>: HTTP 400: ... (not retried)"
 log = logging.getLogger(__name__)
 
 
@@ -67,9 +71,19 @@ def apply(body: dict[str, Any], schema_text: str, mode: str, chat: bool) -> dict
     return body
 
 
+def conforms(text: str, schema_text: str) -> bool:
+    """``text`` is a JSON object with the schema's required keys: the form was honoured."""
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return False
+    required = json.loads(schema_text).get("required", [])
+    return isinstance(value, dict) and set(required) <= set(value)
+
+
 def rejected(error: str | None) -> bool:
     """The server refused the request's form (not a transient fault, not a model error)."""
-    return error is not None and error.startswith(REJECTED)
+    return error is not None and REJECTED.search(error) is not None
 
 
 class StructuredState:
