@@ -16,6 +16,7 @@ import json
 import subprocess
 import sys
 import time
+from typing import Any
 
 from evalharness.judges.parse import ParseError, parse_judgment
 from evalharness.judges.render import Subject, render_prompt
@@ -77,18 +78,83 @@ def run(engine: str | None, items: int) -> dict[str, dict[str, float]]:
     return out
 
 
+def synthetic_verdict(rubric: Any) -> dict[str, Any]:
+    """A valid verdict of every criterion kind: the engines must accept all of it."""
+    out: dict[str, Any] = {}
+    for c in rubric.criteria:
+        if c.kind == "score":
+            out[c.name] = {"rationale": "Clear, and mostly correct.", "score": c.scale.max}
+        elif c.kind == "label":
+            out[c.name] = {"rationale": "B answers it.", "label": c.scale.labels[-1]}
+        else:
+            error = {"span": "the cat", "category": c.errors.categories[-1], "severity": "major"}
+            out[c.name] = {"rationale": "One error.", "errors": [error, error]}
+    return out
+
+
+def mask_check(engine: str) -> dict[str, dict[str, Any]]:
+    """No model: feed each rubric's synthetic verdict token by token through the mask; every
+    token must be allowed, and a score one below the scale's min must be masked."""
+    import torch
+    from transformers import AutoTokenizer
+
+    from evalharness.models.embedded import embedded_model_dir
+    from evalharness.models.hf_grammar import SchemaGrammar
+
+    tok = AutoTokenizer.from_pretrained(str(embedded_model_dir()))
+    grammar = SchemaGrammar(tok, vocab_size=len(tok), stop_ids=[tok.eos_token_id], engine=engine)
+    out = {}
+    for name in sorted(rubric_files()):
+        rubric = load_rubric(name)
+        verdict = synthetic_verdict(rubric)
+        text = json.dumps(verdict, separators=(",", ":"))
+        parse_judgment(text, rubric)
+        ids = tok(text, add_special_tokens=False).input_ids + [tok.eos_token_id]
+        schema = schema_text(verdict_schema(rubric))
+        started = time.perf_counter()
+        processor = grammar.processor(schema, rows=1, prompt_len=1)
+        compile_s = time.perf_counter() - started
+        accepted, started = True, time.perf_counter()
+        for i, token in enumerate(ids):
+            scores = processor(torch.tensor([[0, *ids[:i]]]), torch.zeros(1, len(tok)))
+            accepted &= bool(scores[0, token] > float("-inf"))
+        mask_ms = 1000 * (time.perf_counter() - started) / len(ids)
+        blocked = None
+        first = next((c for c in rubric.criteria if c.kind == "score"), None)
+        if first is not None:
+            prefix = text[: text.index('"score":', text.index(f'"{first.name}"')) + 8]
+            pre = tok(prefix, add_special_tokens=False).input_ids
+            probe = grammar.processor(schema, rows=1, prompt_len=1)
+            for i in range(len(pre) + 1):
+                scores = probe(torch.tensor([[0, *pre[:i]]]), torch.zeros(1, len(tok)))
+            bad = tok(str(first.scale.min - 1), add_special_tokens=False).input_ids[0]
+            blocked = bool(scores[0, bad] == float("-inf"))
+        out[name] = {
+            "accepts_valid": accepted,
+            "blocks_out_of_scale": blocked,
+            "compile_ms": round(1000 * compile_s, 1),
+            "mask_ms_per_token": round(mask_ms, 2),
+        }
+        print(engine, name, json.dumps(out[name]), flush=True)
+    return out
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--items", type=int, default=2)
     parser.add_argument("--engines", default="none,xgrammar,llguidance")
+    parser.add_argument("--mask-only", action="store_true", help="no model: masks alone")
     args = parser.parse_args()
     engines = args.engines.split(",")
     if len(engines) == 1:
-        print(json.dumps(run(None if engines[0] == "none" else engines[0], args.items)))
+        if args.mask_only:
+            mask_check(engines[0])
+        else:
+            print(json.dumps(run(None if engines[0] == "none" else engines[0], args.items)))
         return
     for engine in engines:
         command = [sys.executable, __file__, "--items", str(args.items), "--engines", engine]
-        subprocess.run(command, check=True)
+        subprocess.run(command + (["--mask-only"] if args.mask_only else []), check=True)
 
 
 if __name__ == "__main__":
