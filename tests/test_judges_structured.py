@@ -8,6 +8,7 @@ import json
 import pytest
 
 from evalharness.cache import request_key
+from evalharness.errors import ConfigError
 from evalharness.judges.judge import Judge
 from evalharness.judges.parse import validate_judgment
 from evalharness.judges.render import Subject
@@ -109,3 +110,23 @@ def test_stored_distribution_equals_separate_loglikelihood_requests(embedded) ->
     assert 1.0 <= stats["expected"] <= 10.0 and dist[str(int(stats["argmax"]))] == max(
         dist.values()
     )
+
+
+def test_judge_model_options_come_from_task_judges_and_the_run() -> None:
+    from evalharness.config import JudgeSpec, RunSpec
+    from evalharness.judges.stored import as_model
+    from evalharness.runner import _judges
+
+    spec = JudgeSpec(rubric="summeval", model="openai:j", model_args={"base_url": "http://h:9/v1"})
+    judge = as_model(spec.model, spec.model_args)
+    assert judge.name == "openai:j@h:9" and judge.base_url == "http://h:9/v1"
+    run = RunSpec(judge_model="openai:k", judge_model_args={"structured_output": "json_object"})
+
+    class Task:
+        judges = (spec, JudgeSpec(rubric="summeval"))
+
+    [override] = _judges(Task, run.judge_model, run.judge_model_args)  # type: ignore[arg-type]
+    assert override.model == "openai:k"
+    assert as_model(override.model, override.model_args).structured.mode == "json_object"
+    with pytest.raises(ConfigError, match="structured_output must be one of"):
+        as_model("openai:k", {"structured_output": "grammarish"})
