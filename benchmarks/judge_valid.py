@@ -74,9 +74,13 @@ def measure(model: Any, rubric: str, subjects: list[Subject], constrained: bool,
         constrained=constrained,
         distributions=False,
     )
+    grammar = getattr(model, "_grammar", None)  # transformers: masking time of xgrammar
+    mask_before = grammar.stats["mask_s"] if grammar else 0.0
     started = time.perf_counter()
     verdicts = judge.judge(subjects, show_reference=False)
     wall = time.perf_counter() - started
+    grammar = getattr(model, "_grammar", None)
+    mask_s = (grammar.stats["mask_s"] if grammar else 0.0) - mask_before
     valid = sum(v.parsed for v in verdicts)
     return {
         "rubric": rubric,
@@ -89,6 +93,7 @@ def measure(model: Any, rubric: str, subjects: list[Subject], constrained: bool,
         "generate_s": round(counting.seconds, 1),
         "wall_s": round(wall, 1),
         "tokens_per_s": round(counting.tokens / max(1e-9, counting.seconds), 2),
+        "mask_s": round(mask_s, 2),  # share of generate_s spent computing grammar masks
     }
 
 
