@@ -36,11 +36,13 @@ def evaluate(
     progress: bool | None = None,
     judge_model: str | None = None,
     on_start: Callable[[Run, Store], None] | None = None,
+    judge_model_args: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
     ``sampling`` overrides every generation task's settings (a list value is a sweep);
-    ``judge_model`` (a spec string) replaces the model of every task judge;
+    ``judge_model`` (a spec string) replaces the model of every task judge, with the
+    backend options ``judge_model_args`` (``base_url``, ``structured_output``, ...);
     ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir);
     ``on_start(run, store)`` is called once the run is stored, before any sample runs.
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}, ...}`` where an aggregate
@@ -56,6 +58,7 @@ def evaluate(
         sampling=dict(sampling or {}),
         chunk_size=chunk_size,
         judge_model=judge_model,
+        judge_model_args=dict(judge_model_args or {}),
     )
     specs = load_specs(options.tasks)
     tasks = expand(specs, options.sampling)  # fail on bad input before loading a model
@@ -73,6 +76,7 @@ def evaluate(
         "sampling": options.sampling,
         "cache": bool(cache),
         "judge_model": judge_model,
+        **({"judge_model_args": options.judge_model_args} if options.judge_model_args else {}),
     }
     run = start_run(store, spec, backend, options, config)
     if on_start is not None:
@@ -102,6 +106,7 @@ def resume(
         sampling=dict(run.config.get("sampling", {})),
         judge_model=run.config.get("judge_model"),
         retry_failed=retry_failed,
+        judge_model_args=dict(run.config.get("judge_model_args") or {}),
     )
     if model is None:
         preflight.check_resumable(run.model, run.config.get("model_args", {}))

@@ -69,6 +69,9 @@ def request_key(model_identity: str, kind: str, request: Any) -> str:
     fields = dataclasses.asdict(request)
     if fields.get("item", 0) is None:  # unkeyed requests keep the keys they had before ``item``
         del fields["item"]
+    sampling = fields.get("sampling")
+    if isinstance(sampling, dict) and sampling.get("json_schema") is None:
+        sampling.pop("json_schema", None)  # unconstrained: the key of every earlier release
     payload = {"model": model_identity, "kind": kind, "request": fields}
     text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=list)
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -103,6 +103,10 @@ def run(
         str | None,
         typer.Option(help="judge model spec for every task judge (overrides the task's)"),
     ] = None,
+    judge_model_args: Annotated[
+        str | None,
+        typer.Option(help="the judge model's backend options, k=v,... like --model-args"),
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
     retry_failed: Annotated[
         bool, typer.Option(help="with --resume: send the samples that failed again")
@@ -149,6 +153,10 @@ def run(
             cache=cache,
             chunk_size=chunk_size,
             judge_model=judge_model or spec.judge_model,
+            judge_model_args={
+                **spec.judge_model_args,
+                **parse_model_args(judge_model_args, "--judge-model-args"),
+            },
         )
     print_results(result["run_id"], result["results"])
     for line in usage_lines(result["usage"]):

@@ -125,6 +125,7 @@ class JudgeSpec(Spec):
 
     rubric: str  # a rubric name under rubrics/, or a path to a rubric YAML file
     model: str = "embedded"  # judge model spec string (or the name of the evaluated model)
+    model_args: dict[str, Any] = Field(default_factory=dict)  # its backend options (base_url..)
     mode: Literal["pointwise", "reference_guided"] | None = None  # None: as the rubric says
     n: int = Field(1, ge=1)  # answers sampled per item (self-consistency); 1 = greedy
     combine: Literal["mean", "majority"] = "mean"  # over the n answers and the rubric's judges
@@ -293,6 +294,7 @@ class RunSpec(Spec):
     tags: tuple[str, ...] = ()
     sampling: dict[str, Any] = Field(default_factory=dict)  # the settings the model ships with
     judge_model: ModelSpec | None = None  # replaces the model of every task judge
+    judge_model_args: dict[str, Any] = Field(default_factory=dict)  # ... with these options
 
 
 def load_run_spec(path: Path) -> RunSpec:

@@ -7,10 +7,11 @@ A prompt is either a string (completion format) or a tuple of chat messages
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from pydantic import ConfigDict, Field
+from pydantic import ConfigDict, Field, field_validator
 from pydantic.dataclasses import dataclass as checked_dataclass
 
 Message = dict[str, str]
@@ -24,6 +25,9 @@ class Sampling:
     Validated on construction, so a task's ``generation:`` block maps onto it directly; every
     field is range-checked here (``temperature=-1``, ``top_p=7``, ``n=0``, ``nan`` are refused)
     so that no backend sees a value it would misread.
+    ``json_schema``: the answer must be JSON matching this schema (given as a mapping or its
+    JSON text, kept as compact JSON text so the settings stay hashable); backends constrain
+    decoding to it (see ``models/hf_grammar.py``, ``models/openai_structured.py``).
     """
 
     temperature: Annotated[float, Field(ge=0.0, allow_inf_nan=False)] = 0.0
@@ -33,6 +37,26 @@ class Sampling:
     stop: tuple[str, ...] = ()
     seed: int | None = None
     n: Annotated[int, Field(ge=1)] = 1
+    json_schema: str | None = None
+
+    @field_validator("json_schema", mode="before")
+    @classmethod
+    def _schema_text(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+        if isinstance(value, str):
+            try:
+                parsed = json.loads(value)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"json_schema is not valid JSON ({exc.msg})") from None
+            if not isinstance(parsed, dict):
+                raise ValueError("json_schema must be a JSON object")
+        return value
+
+    @property
+    def schema(self) -> dict[str, Any] | None:
+        """``json_schema`` as a mapping (None when unconstrained)."""
+        return json.loads(self.json_schema) if self.json_schema else None
 
     @property
     def greedy(self) -> bool:

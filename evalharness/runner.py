@@ -56,6 +56,7 @@ class RunOptions:
     progress: bool | None = None  # None: only on a terminal
     judge_model: str | None = None  # replaces the model of every task judge
     retry_failed: bool = False  # a resume re-sends the samples that failed (error set)
+    judge_model_args: dict[str, Any] = field(default_factory=dict)  # its backend options
 
 
 def new_run_id() -> str:
@@ -198,7 +199,7 @@ def _execute(
             if spec.judges:  # after aggregate_task, which replaces the task's aggregate rows
                 from evalharness.judges.run import judge_task
 
-                judges = _judges(spec, options.judge_model)
+                judges = _judges(spec, options.judge_model, options.judge_model_args)
                 judged = judge_task(store, run.id, spec, judges, models={run.model: model})
                 results[spec.name].update(judged)
             record_task_usage(store, run.id, spec.name)
@@ -220,13 +221,16 @@ def forget_failed(store: Store, run_id: str) -> int:
         return s.execute(query).rowcount
 
 
-def _judges(spec: TaskSpec, judge_model: str | None) -> tuple[Any, ...]:
+def _judges(
+    spec: TaskSpec, judge_model: str | None, judge_model_args: dict[str, Any] | None = None
+) -> tuple[Any, ...]:
     """The task's judges, all judged by ``judge_model`` when given (one per rubric then)."""
     if judge_model is None:
         return spec.judges
     by_rubric = {}
+    update = {"model": judge_model, "model_args": dict(judge_model_args or {})}
     for judge in spec.judges:
-        by_rubric.setdefault(judge.rubric, judge.model_copy(update={"model": judge_model}))
+        by_rubric.setdefault(judge.rubric, judge.model_copy(update=update))
     return tuple(by_rubric.values())
 
 

@@ -21,6 +21,13 @@ DbOption = Annotated[
 JudgeModel = Annotated[
     str, typer.Option("--judge-model", help="judge model spec: embedded | hf:<path-or-id> | ...")
 ]
+JudgeModelArgs = Annotated[
+    str | None,
+    typer.Option(
+        "--judge-model-args",
+        help="judge backend options, k=v,...: base_url=http://host:8000/v1,structured_output=auto",
+    ),
+]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="write the results as JSON here")]
 SourceOption = Annotated[
     str | None,
@@ -54,6 +61,7 @@ def judge(
     run_id: Annotated[str, typer.Argument(help="the stored run to judge")],
     rubric: Annotated[str, typer.Option(help="rubric name (rubrics/) or path to a YAML file")],
     judge_model: JudgeModel = "embedded",
+    judge_model_args: JudgeModelArgs = None,
     task: Annotated[str | None, typer.Option(help="only this task of the run")] = None,
     mode: Annotated[
         str | None, typer.Option(help="pointwise | reference_guided (default: the rubric's)")
@@ -74,13 +82,14 @@ def judge(
     from evalharness.errors import ConfigError
     from evalharness.judges.run import judge_run
     from evalharness.judges.stored import as_model
+    from evalharness.modelref import parse_model_args
     from evalharness.store import open_store
 
     if combine not in ("mean", "majority"):
         raise ConfigError(f"--combine must be mean or majority, got {combine!r}")
     store = open_store(db)
     store.get_run(run_id)  # an unknown run fails before a model loads
-    model = as_model(judge_model)
+    model = as_model(judge_model, parse_model_args(judge_model_args, "--judge-model-args"))
     results = judge_run(
         store,
         run_id,
@@ -116,6 +125,7 @@ def judge_pairwise(
     task: Annotated[str, typer.Option(help="the task both runs answered")],
     rubric: Annotated[str, typer.Option(help="a pairwise rubric")] = "pairwise_preference",
     judge_model: JudgeModel = "embedded",
+    judge_model_args: JudgeModelArgs = None,
     n: Annotated[int, typer.Option(min=1, help="sampled answers per order")] = 1,
     max_reasks: Annotated[int, typer.Option(min=0, help="re-asks after an invalid answer")] = 2,
     source: SourceOption = None,
@@ -126,12 +136,13 @@ def judge_pairwise(
     """Judge run B against run A, each pair in both orders: win/tie/loss rates with 95% CIs."""
     from evalharness.judges.run import compare_pairwise
     from evalharness.judges.stored import as_model
+    from evalharness.modelref import parse_model_args
     from evalharness.store import open_store
 
     store = open_store(db)
     for run_id in (run_a, run_b):
         store.get_run(run_id)
-    model = as_model(judge_model)
+    model = as_model(judge_model, parse_model_args(judge_model_args, "--judge-model-args"))
     out = compare_pairwise(
         store,
         run_a,

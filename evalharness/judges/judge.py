@@ -20,15 +20,17 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from statistics import fmean
 from typing import Literal
 
+from evalharness.judges.distribution import distributions
 from evalharness.judges.parse import CriterionResult, ParseError, parse_judgment
 from evalharness.judges.render import Subject, reask_prompt, render_prompt
 from evalharness.judges.rubric import Criterion, Rubric
+from evalharness.judges.schema import schema_text, verdict_schema
 from evalharness.models.base import Model
-from evalharness.requests import GenerateRequest, Message, Sampling
+from evalharness.requests import GenerateRequest, Generation, Message, Sampling
 
 Combine = Literal["mean", "majority"]
 Winner = Literal["a", "b", "tie"]
@@ -50,6 +52,9 @@ class Verdict:
     attempts: tuple[int, ...]  # generate rounds each sample took
     replies: tuple[tuple[str, ...], ...] = ()  # every reply of each sample, re-asks included
     reference_shown: bool = False
+    structured: str | None = None  # how the schema was enforced (backend's meta), None: not sent
+    # criterion -> {scale value: probability} (G-Eval; judges/distribution.py), when scored
+    distributions: dict[str, dict[str, float]] | None = None
 
     @property
     def parsed(self) -> bool:
@@ -79,6 +84,7 @@ class _Slot:
     attempts: int = 1
     final: bool = False  # a backend error: not re-asked
     replies: list[str] = field(default_factory=list)
+    structured: str | None = None
 
 
 def winner_of(label: str, order: str) -> Winner:
@@ -141,6 +147,8 @@ class Judge:
     temperature: float | None = None  # None: greedy when n == 1, else 0.7
     max_tokens: int | None = None  # None: the rubric's max_tokens
     seed: int | None = None
+    constrained: bool = True  # send the verdict's JSON Schema (judges/schema.py) with requests
+    distributions: bool = True  # score each scale value after the verdict (distribution.py)
     rounds: list[int] = field(default_factory=list)  # requests sent per generate call
 
     def __post_init__(self) -> None:
@@ -158,11 +166,13 @@ class Judge:
             self.temperature if self.temperature is not None else (0.0 if self.n == 1 else 0.7)
         )
         seed = self.seed if self.seed is not None or temperature == 0 else 1234
+        schema = verdict_schema(self.rubric, self.max_tokens) if self.constrained else None
         return Sampling(
             temperature=temperature,
             max_tokens=self.max_tokens or self.rubric.max_tokens,
             n=n,
             seed=seed,
+            json_schema=schema_text(schema) if schema else None,
         )
 
     # -- asking ---------------------------------------------------------------------------
@@ -187,7 +197,7 @@ class Judge:
         ):
             slots = []
             for j in range(self.n):
-                slot = _Slot(prompt)
+                slot = _Slot(prompt, structured=self._structured(gen))
                 if gen.error is not None or j >= len(gen.texts):
                     slot.error, slot.final = f"model error: {gen.error or 'no text'}", True
                 else:
@@ -201,8 +211,8 @@ class Judge:
             pending = [s for slots in table for s in slots if s.results is None and not s.final]
             if not pending:
                 break
-            conversations = [
-                reask_prompt(s.conversation, s.raw, s.error or "", self.rubric) for s in pending
+            conversations = [  # from the first ask, so re-asks do not grow (render.py)
+                reask_prompt(s.conversation[:2], s.raw, s.error or "", self.rubric) for s in pending
             ]
             for slot, conv, gen in zip(
                 pending, conversations, self._generate(conversations, retry), strict=True
@@ -216,6 +226,11 @@ class Judge:
                 self._parse(slot)
         return table
 
+    def _structured(self, gen: Generation) -> str | None:
+        if not self.constrained:
+            return None
+        return str(gen.meta.get("structured_output", "unknown"))
+
     def _verdict(self, prompt: tuple[Message, ...], slots: list[_Slot], shown: bool) -> Verdict:
         parsed = [s.results for s in slots if s.results is not None]
         return Verdict(
@@ -227,6 +242,7 @@ class Judge:
             attempts=tuple(s.attempts for s in slots),
             replies=tuple(tuple(s.replies) for s in slots),
             reference_shown=shown,
+            structured=slots[0].structured if slots else None,
         )
 
     # -- modes ----------------------------------------------------------------------------
@@ -247,7 +263,16 @@ class Judge:
             for s, sh in zip(subjects, shown, strict=True)
         ]
         table = self.ask(prompts)
-        return [self._verdict(p, t, sh) for p, t, sh in zip(prompts, table, shown, strict=True)]
+        verdicts = [self._verdict(p, t, sh) for p, t, sh in zip(prompts, table, shown, strict=True)]
+        return self._with_distributions(verdicts)
+
+    def _with_distributions(self, verdicts: list[Verdict]) -> list[Verdict]:
+        if not self.distributions:
+            return verdicts
+        found = distributions(self.model, self.rubric, verdicts)
+        return [
+            replace(v, distributions=d) if d else v for v, d in zip(verdicts, found, strict=True)
+        ]
 
     def judge_pairs(
         self, subjects: Sequence[Subject], *, show_reference: bool | None = None
@@ -267,10 +292,11 @@ class Judge:
             ]
             shown.append(sh)
         table = self.ask(prompts)
+        pairs = enumerate(zip(prompts, table, strict=True))
+        both = self._with_distributions([self._verdict(p, t, shown[k // 2]) for k, (p, t) in pairs])
         out = []
-        for i, sh in enumerate(shown):
-            ab = self._verdict(prompts[2 * i], table[2 * i], sh)
-            ba = self._verdict(prompts[2 * i + 1], table[2 * i + 1], sh)
+        for i in range(len(shown)):
+            ab, ba = both[2 * i], both[2 * i + 1]
             winners: dict[str, Winner | None] = {}
             consistent: dict[str, bool | None] = {}
             for c in self.rubric.criteria:

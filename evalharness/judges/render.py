@@ -155,10 +155,21 @@ def correction(error: str, rubric: Rubric) -> str:
     )
 
 
+REASK_REPLY_CHARS = 600  # of an invalid reply quoted back in a re-ask
+
+
 def reask_prompt(
     prompt: tuple[Message, ...], reply: str, error: str, rubric: Rubric
 ) -> tuple[Message, ...]:
-    """The conversation so far, the judge's invalid reply and the correction."""
+    """The first prompt, the judge's last invalid reply (cut short) and the correction.
+
+    Re-asks restart from the first prompt instead of growing the conversation, and quote at
+    most ``REASK_REPLY_CHARS`` of the reply: a re-ask is then never more than about 250
+    tokens longer than the first ask, which fitted the judge's context (a growing
+    conversation got ``HTTP 400 ... maximum context length`` from llama.cpp).
+    """
+    if len(reply) > REASK_REPLY_CHARS:
+        reply = reply[:REASK_REPLY_CHARS] + " ..."
     return (
         *prompt,
         {"role": "assistant", "content": reply},

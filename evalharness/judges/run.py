@@ -10,8 +10,10 @@ before the next starts. Aggregates are means with percentile-bootstrap 95% CIs o
 
 from __future__ import annotations
 
+import logging
 import math
 import sys
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +36,7 @@ from evalharness.judges.stored import (
     aggregate_values,
     as_model,
     as_rubric,
+    distribution_aggregates,
     finite,
     pair_rates,
     panel,
@@ -46,6 +49,8 @@ from evalharness.store import AggregateRow, Sample, Store
 
 if TYPE_CHECKING:
     from evalharness.config import JudgeSpec, TaskSpec
+
+log = logging.getLogger(__name__)
 
 __all__ = ["compare_pairwise", "judge_run", "judge_task", "select_best", "select_best_of_n"]
 
@@ -113,6 +118,7 @@ def judge_run(
         pending = [
             s for s in samples if s.idx not in done and s.error is None and s.output is not None
         ]
+        started = time.perf_counter()
         with _progress(len(pending), f"judge {name}") as bar:
             for start in range(0, len(pending), chunk_size):
                 chunk = pending[start : start + chunk_size]
@@ -128,9 +134,21 @@ def judge_run(
                     ],
                 )
                 bar.update(len(chunk))
+                log.info(  # progress in a log too, where no terminal shows the bar
+                    "judge %s (%s, %s): %d/%d samples, %d unparsed, %.0f s",
+                    name,
+                    rubric.name,
+                    judge.name,
+                    start + len(chunk),
+                    len(pending),
+                    sum(not v.parsed for v in verdicts),
+                    time.perf_counter() - started,
+                )
         rows = judgments(store, run_id, task=name, rubric=rubric.name, judge=judge.name)
-        values = values_of(rows, {s.idx for s in samples})
+        idxs = {s.idx for s in samples}
+        values = values_of(rows, idxs)
         results[name] = aggregate_values({c: list(v.values()) for c, v in values.items()}, rubric)
+        results[name] |= distribution_aggregates(rows, rubric, idxs)
     return results
 
 
@@ -156,9 +174,12 @@ def judge_task(
     by_rubric: dict[str, list[tuple[str, Combine]]] = {}
     rubrics: dict[str, Rubric] = {}
     for spec in specs:
-        if spec.model not in loaded:
-            loaded[spec.model] = as_model(spec.model)
-        model = loaded[spec.model]
+        key = (
+            spec.model if not spec.model_args else f"{spec.model} {sorted(spec.model_args.items())}"
+        )
+        if key not in loaded:
+            loaded[key] = as_model(spec.model, spec.model_args)
+        model = loaded[key]
         rubric = as_rubric(spec.rubric)
         judge_run(
             store,
@@ -186,6 +207,12 @@ def judge_task(
         combined = panel(per_judge, rubric, judges[0][1])
         for crit, agg in aggregate_values(combined, rubric).items():
             found[f"{JUDGE_PREFIX}{name}.{crit}"] = agg
+        if len(judges) == 1:  # expected and argmax scores of the score distributions
+            rows_one = judgments(
+                store, run_id, task=task_spec.name, rubric=name, judge=judges[0][0]
+            )
+            for crit, agg in distribution_aggregates(rows_one, rubric).items():
+                found[f"{JUDGE_PREFIX}{name}.{crit}"] = agg
         if len(per_judge) > 1:
             for judge, values in per_judge.items():
                 lists = {c: list(v.values()) for c, v in values.items()}

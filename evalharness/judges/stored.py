@@ -17,6 +17,7 @@ import numpy as np
 from jinja2 import TemplateError
 
 from evalharness.errors import ConfigError
+from evalharness.judges.distribution import summary as distribution_summary
 from evalharness.judges.judge import Combine, Verdict, combine_values, winner_of
 from evalharness.judges.records import Judgment
 from evalharness.judges.render import Subject
@@ -35,12 +36,13 @@ def as_rubric(rubric: str | Path | Rubric) -> Rubric:
     return rubric if isinstance(rubric, Rubric) else load_rubric(rubric)
 
 
-def as_model(judge_model: str | Model) -> Model:
+def as_model(judge_model: str | Model, options: dict[str, Any] | None = None) -> Model:
+    """A judge model: a loaded one as is, or a spec string loaded with its backend options."""
     if not isinstance(judge_model, str):
         return judge_model
     from evalharness.models import load_model
 
-    return load_model(judge_model)
+    return load_model(judge_model, **(options or {}))
 
 
 def subject_of(sample: Sample, source: str | None = None) -> Subject:
@@ -82,6 +84,12 @@ def rows_of(
             details["replies"] = [list(r) for r in verdict.replies]
         if result is not None and result.errors:
             details["mqm_errors"] = list(result.errors)
+        if verdict.structured is not None:  # e.g. "xgrammar", "json_object", "none (...)"
+            details["structured_output"] = verdict.structured
+        if verdict.distributions and c.name in verdict.distributions:
+            details["distribution"] = verdict.distributions[c.name]
+            if c.kind == "score":  # expected (G-Eval) and argmax score
+                details |= distribution_summary(verdict.distributions[c.name])
         details.update((extra or {}).get(c.name, {}))
         rows.append(
             Judgment(
@@ -131,6 +139,24 @@ def aggregate_values(values: Mapping[str, Sequence[Value]], rubric: Rubric) -> d
         assert c.scale is not None
         for label in c.scale.labels:
             out[f"{c.name}:{label}"] = summary([[float(v == label), 1.0] for v in parsed], unparsed)
+    return out
+
+
+def distribution_aggregates(
+    rows: Sequence[Judgment], rubric: Rubric, idxs: set[int] | None = None
+) -> dict[str, dict]:
+    """``<criterion>.expected`` and ``<criterion>.argmax`` (G-Eval) of the rows that carry a
+    score distribution; empty when none does (a server judge, or distributions off)."""
+    out: dict[str, dict] = {}
+    for c in rubric.criteria:
+        mine = [r for r in rows if r.criterion == c.name and (idxs is None or r.idx in idxs)]
+        scored = [r.details for r in mine if r.parsed and "expected" in (r.details or {})]
+        if c.kind != "score" or not scored:
+            continue
+        for key in ("expected", "argmax"):
+            out[f"{c.name}.{key}"] = summary(
+                [[float(d[key]), 1.0] for d in scored], len(mine) - len(scored)
+            )
     return out
 
 

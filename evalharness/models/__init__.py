@@ -13,7 +13,15 @@ from typing import Any
 from evalharness.errors import ConfigError
 from evalharness.models.base import Model
 
-HF_OPTIONS = ("device", "dtype", "batch_size", "max_length", "revision", "share_context")
+HF_OPTIONS = (
+    "device",
+    "dtype",
+    "batch_size",
+    "max_length",
+    "revision",
+    "share_context",
+    "grammar",
+)
 OPENAI_OPTIONS = (
     "base_url",
     "api_key_env",
@@ -26,6 +34,7 @@ OPENAI_OPTIONS = (
     "stream",
     "extra_sampling",
     "deadline_s",
+    "structured_output",
 )
 SCRIPTED_OPTIONS = ("answers", "default", "delay_s", "log_path")
 SPECS = "embedded, hf:<path-or-hub-id>, openai:<model> or scripted"

@@ -18,7 +18,13 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import torch
-from transformers import AutoModelForCausalLM, AutoTokenizer, DynamicCache, StoppingCriteriaList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    DynamicCache,
+    LogitsProcessorList,
+    StoppingCriteriaList,
+)
 
 from evalharness.errors import ModelError
 from evalharness.models.hf_batching import (
@@ -70,6 +76,7 @@ class HFModel:
         share_context: bool = True,
         max_batch_tokens: int | None = None,
         name: str | None = None,
+        grammar: str = "xgrammar",
     ) -> None:
         if batch_size < 1:
             raise ModelError(f"batch_size must be >= 1, got {batch_size}")
@@ -87,6 +94,8 @@ class HFModel:
         # Padded tokens per forward pass: long rows run in smaller batches than short ones.
         self.max_batch_tokens = max_batch_tokens or (65536 if self.device.type == "cuda" else 8192)
         self.share_context = share_context
+        self.grammar_engine = grammar  # json_schema requests: see hf_grammar.py
+        self._grammar: Any = None
         self.name = name or f"hf:{path}" + (f"@{revision}" if revision else "")
         check_local(path)
         try:  # transformers raises OSError, ValueError, KeyError, ImportError... on bad input
@@ -173,9 +182,23 @@ class HFModel:
                     ),
                 )
                 latency = time.perf_counter() - started
+                meta = {"structured_output": self.grammar_engine} if sampling.json_schema else {}
                 for i, prompt, (texts, n_completion) in zip(batch, inputs, outputs, strict=True):
-                    results[i] = Generation(texts, len(prompt), n_completion, latency)
+                    results[i] = Generation(texts, len(prompt), n_completion, latency, meta=meta)
         return results  # type: ignore[return-value]
+
+    def grammar(self) -> Any:
+        """The constrained-decoding engine, built on the first ``json_schema`` request."""
+        if self._grammar is None:
+            from evalharness.models.hf_grammar import SchemaGrammar
+
+            self._grammar = SchemaGrammar(
+                self.tokenizer,
+                vocab_size=self.head.out_features,
+                stop_ids=self.eos_ids,
+                engine=self.grammar_engine,
+            )
+        return self._grammar
 
     def _can_prefill(self, sampling: Sampling) -> bool:
         # generate() does not replicate a given cache for several samples per prompt, and a
@@ -232,11 +255,21 @@ class HFModel:
                 top_k=sampling.top_k or 0,
                 top_p=sampling.top_p if sampling.top_p is not None else 1.0,
             )
+        processors: list[Any] = []
+        if sampling.json_schema is not None:  # the grammar masks before any sampler draws
+            processors.append(
+                self.grammar().processor(
+                    sampling.json_schema, rows=len(prompts) * n, prompt_len=ids.shape[1]
+                )
+            )
         if not sampling.greedy and sampling.seed is not None:  # one stream per row: RowSampler
             seeds = [stream_seed(sampling.seed, key, k) for key in keys for k in range(n)]
-            sampler = RowSampler(sampling.temperature, sampling.top_k, sampling.top_p, seeds,
-                                 self.device)  # fmt: skip
-            kwargs.update(temperature=1.0, top_k=0, top_p=1.0, logits_processor=[sampler])
+            processors.append(
+                RowSampler(sampling.temperature, sampling.top_k, sampling.top_p, seeds, self.device)
+            )
+            kwargs.update(temperature=1.0, top_k=0, top_p=1.0)
+        if processors:
+            kwargs["logits_processor"] = LogitsProcessorList(processors)
         if sampling.stop:
             stop = StopOnStrings(self.tokenizer, sampling.stop, ids.shape[1])
             kwargs["stopping_criteria"] = StoppingCriteriaList([stop])

@@ -49,6 +49,13 @@ from evalharness.models.openai_scoring import (
     rolling_score,
     stream_has_content,
 )
+from evalharness.models.openai_structured import (
+    StructuredState,
+    check_mode,
+    conforms,
+    rejected,
+)
+from evalharness.models.openai_structured import apply as apply_schema
 from evalharness.requests import (
     GenerateRequest,
     Generation,
@@ -85,6 +92,7 @@ class OpenAIModel:
         stream: bool = False,
         extra_sampling: bool = False,
         deadline_s: float | None = None,
+        structured_output: str = "auto",
     ) -> None:
         """``base_url``: else ``$OPENAI_BASE_URL``, else OpenAI (``/v1`` is added to a bare
         host). ``api_key_env``: the NAME of the variable holding the key. ``timeout_s``: per
@@ -94,6 +102,7 @@ class OpenAIModel:
         generations and record the time to first token. ``extra_sampling``: send ``top_k``
         (vLLM, llama.cpp accept it); without it a request with ``top_k`` is refused.
         ``deadline_s``: an attempt's whole duration (default 4 x ``timeout_s``).
+        ``structured_output``: how a ``json_schema`` request is sent (``openai_structured``).
         """
         where = f"model openai:{model}"
         if not model:
@@ -116,6 +125,7 @@ class OpenAIModel:
         if not isinstance(extra_sampling, bool):
             raise ConfigError(f"{where}: extra_sampling must be true or false")
         self.prices = _check_prices(where, prices)
+        mode = check_mode(where, structured_output)
         url = httpx.URL(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
         if url.scheme not in ("http", "https") or not url.host:
             raise ConfigError(f"{where}: base_url must be an http(s) URL, got {str(url)!r}")
@@ -131,6 +141,7 @@ class OpenAIModel:
         self.policy = RetryPolicy(max_attempts=max_attempts, backoff_s=float(backoff_s))
         self.stream = stream
         self.extra_sampling = extra_sampling
+        self.structured = StructuredState(self.name, mode)
         scoring = {LOGLIKELIHOOD, ROLLING} if logprobs else set()
         self.capabilities = frozenset({GENERATE, *scoring})
         # Running totals over this object's life, for a caller that wants them in a run record.
@@ -163,8 +174,11 @@ class OpenAIModel:
         return out
 
     def _generate_all(self, requests: list[GenerateRequest]) -> list[Generation]:
+        probed = self._detect_structured(requests)
         jobs, owners = [], []
         for i, request in enumerate(requests):
+            if i in probed:
+                continue
             s = request.sampling
             n = 1 if s.greedy else s.n  # greedy samples are identical
             if n > 1 and self.honours_n is False:
@@ -177,9 +191,32 @@ class OpenAIModel:
                 jobs.append(self._generate_job(request, n, s.seed))
                 owners.append(i)
         grouped: list[list[Reply]] = [[] for _ in requests]
+        for i, reply in probed.items():
+            grouped[i].append(reply)
         for owner, reply in zip(owners, self._send(jobs), strict=True):
             grouped[owner].append(reply)
         return [self._generation(r, rs) for r, rs in zip(requests, grouped, strict=True)]
+
+    def _detect_structured(self, requests: list[GenerateRequest]) -> dict[int, Reply]:
+        """``auto``: send the first constrained request in each form until one is honoured."""
+        first = next((i for i, r in enumerate(requests) if r.sampling.json_schema), None)
+        if first is None or self.structured.settled:
+            return {}
+        s = requests[first].sampling
+        n = 1 if s.greedy else s.n
+        kept: dict[int, Reply] = {}
+        for mode in self.structured.candidates():
+            [reply] = self._send([self._generate_job(requests[first], n, s.seed, mode)])
+            if rejected(reply.error):
+                continue
+            if reply.error is not None:  # a fault, not a verdict on the form: ask again later
+                return {first: reply}
+            if conforms(reply.value[0], s.json_schema or ""):
+                self.structured.settle(mode)
+                return {first: reply}
+            kept = {first: reply}  # the server ignored the form; keep its free answer
+        self.structured.settle("none")
+        return kept
 
     def _check_sampling(self, index: int, sampling: Sampling) -> None:
         if sampling.top_k is not None and not self.extra_sampling:
@@ -189,7 +226,9 @@ class OpenAIModel:
                 "accept top_k (vLLM, llama.cpp) or remove top_k"
             )
 
-    def _generate_job(self, request: GenerateRequest, n: int, seed: int | None) -> Job:
+    def _generate_job(
+        self, request: GenerateRequest, n: int, seed: int | None, mode: str | None = None
+    ) -> Job:
         s = request.sampling
         chat = not isinstance(request.prompt, str)
         body: dict[str, Any] = {
@@ -211,6 +250,8 @@ class OpenAIModel:
         if self.stream:
             body["stream"] = True
             body["stream_options"] = {"include_usage": True}
+        if s.json_schema is not None:
+            body = apply_schema(body, s.json_schema, mode or self.structured.mode, chat)
 
         def parse(data: dict[str, Any]) -> tuple[str, ...]:
             texts = choice_texts(data, chat)
@@ -239,6 +280,8 @@ class OpenAIModel:
         if self.stream:
             ttfts = [r.ttft_s for r in replies if r.ttft_s is not None]
             meta["ttft_s"] = min(ttfts) if ttfts else None
+        if request.sampling.json_schema is not None:
+            meta["structured_output"] = self.structured.label()
         error = next((r.error for r in replies if r.error is not None), None)
         if error is not None:
             return Generation(texts=(), latency_s=total_s, error=error, meta=meta)
