@@ -16,6 +16,7 @@ from evalharness.runner import (
     load_specs,
     start_run,
 )
+from evalharness.shots import with_num_fewshot
 from evalharness.store import open_store
 
 
@@ -32,11 +33,13 @@ def evaluate(
     chunk_size: int = 64,
     progress: bool | None = None,
     judge_model: str | None = None,
+    num_fewshot: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
     ``sampling`` overrides every generation task's settings (a list value is a sweep);
     ``judge_model`` (a spec string) replaces the model of every task judge;
+    ``num_fewshot`` sets every task's number of shots (as lm-eval's ``--num_fewshot``);
     ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir).
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}}`` where an aggregate
     has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``.
@@ -49,8 +52,9 @@ def evaluate(
         sampling=dict(sampling or {}),
         chunk_size=chunk_size,
         judge_model=judge_model,
+        num_fewshot=num_fewshot,
     )
-    specs = load_specs(options.tasks)
+    specs = with_num_fewshot(load_specs(options.tasks), num_fewshot)
     expand(specs, options.sampling)  # fail on bad input before loading a model
     check_judge_models(specs, model if isinstance(model, str) else model.name, judge_model)
     store = open_store(db)
@@ -62,6 +66,7 @@ def evaluate(
         "sampling": options.sampling,
         "cache": bool(cache),
         "judge_model": judge_model,
+        "num_fewshot": num_fewshot,
     }
     run = start_run(store, spec, backend, options, config)
     return {"run_id": run.id, "results": execute(store, run, _cached(backend, cache), options)}
@@ -80,6 +85,7 @@ def resume(
         progress=progress,
         sampling=dict(run.config.get("sampling", {})),
         judge_model=run.config.get("judge_model"),
+        num_fewshot=run.config.get("num_fewshot"),
     )
     backend = model or load_model(run.model, **run.config.get("model_args", {}))
     backend = _cached(backend, run.config.get("cache", True))

@@ -47,8 +47,9 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
     """One line per metric; a metric with nothing to average (n = 0) shows — for value and CI."""
     typer.echo(f"run {run_id}")
     width = max([18, *(len(m) for metrics in results.values() for m in metrics)])
+    tw = max([16, *(len(task) for task in results)])  # mmlu_high_school_government_and_politics
     header = (
-        f"{'task':<16} {'metric':<{width}} {'value':>10}  {'95% CI':<23} {'n':>5} {'failed':>6}"
+        f"{'task':<{tw}} {'metric':<{width}} {'value':>10}  {'95% CI':<23} {'n':>5} {'failed':>6}"
     )
     typer.echo(header)
     typer.echo("-" * len(header))
@@ -58,7 +59,7 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
             value, ci = "—", "—"
             if n:
                 value, ci = f"{agg['value']:.4g}", f"[{agg['ci_low']:.4g}, {agg['ci_high']:.4g}]"
-            typer.echo(f"{task:<16} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
+            typer.echo(f"{task:<{tw}} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
 
 
 @app.command()
@@ -94,6 +95,9 @@ def run(
         str | None,
         typer.Option(help="judge model spec for every task judge (overrides the task's)"),
     ] = None,
+    num_fewshot: Annotated[
+        int | None, typer.Option(min=0, help="shots for every task (default: each task's own)")
+    ] = None,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
@@ -128,6 +132,7 @@ def run(
             cache=cache,
             chunk_size=chunk_size,
             judge_model=judge_model or spec.judge_model,
+            num_fewshot=num_fewshot,
         )
     print_results(result["run_id"], result["results"])
     if json_out:

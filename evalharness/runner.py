@@ -25,6 +25,7 @@ from evalharness.config import TaskSpec, load_task, resolve_tasks
 from evalharness.conversation import converse
 from evalharness.errors import ConfigError, ModelError
 from evalharness.extract import EXTRACTORS
+from evalharness.groups import aggregate_groups
 from evalharness.metrics import get_metric
 from evalharness.metrics.base import Outcome
 from evalharness.metrics.stats import Aggregate, summarize
@@ -34,6 +35,7 @@ from evalharness.prompts import prompt_text
 from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from evalharness.samples import Item, build_items
+from evalharness.shots import with_num_fewshot
 from evalharness.sampling import mean_logprob_choice, variants
 from evalharness.store import AggregateRow, Run, Sample, Store, now
 
@@ -51,6 +53,7 @@ class RunOptions:
     tags: list[str] = field(default_factory=list)
     progress: bool | None = None  # None: only on a terminal
     judge_model: str | None = None  # replaces the model of every task judge
+    num_fewshot: int | None = None  # shots for every task (None: each task's own fewshot.k)
 
 
 def new_run_id() -> str:
@@ -146,7 +149,7 @@ def start_run(
 
 def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[str, dict[str, Any]]:
     """Run (or resume) every task of ``run``; returns {task: {metric: aggregate dict}}."""
-    tasks = expand(load_specs(options.tasks), options.sampling)
+    tasks = expand(with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling)
     check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
     started = time.perf_counter()
     store.update_run(run.id, status="running")
@@ -166,6 +169,8 @@ def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[s
                 judges = _judges(spec, options.judge_model)
                 judged = judge_task(store, run.id, spec, judges, models={run.model: model})
                 results[spec.name].update(judged)
+        specs = {spec.name: spec for spec, _, _, _ in tasks}
+        results.update(aggregate_groups(store, run.id, options.tasks, specs))
     except BaseException:
         store.update_run(run.id, status="failed")
         raise
