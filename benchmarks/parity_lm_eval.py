@@ -1,4 +1,4 @@
-"""Parity of the bundled standard tasks with lm-evaluation-harness 0.4.13 on the same model and items.
+"""Parity of the bundled standard tasks with lm-evaluation-harness 0.4.13: same model, same items.
 
 Both harnesses score the same items with the same local model folder (the embedded model by
 default; lm-eval's ``hf`` model with ``pretrained=<folder>``), float32, same batch size:
@@ -32,6 +32,7 @@ from typing import Any
 import yaml
 
 REPO = Path(__file__).resolve().parent.parent
+# ruff: noqa: E501 (Markdown table rows)
 sys.path.insert(0, str(REPO))
 
 from evalharness.resources import read_data_text  # noqa: E402
@@ -112,7 +113,11 @@ def lm_eval_tasks(folder: Path, items: int, subjects: list[str]) -> dict[str, st
 
 def _local(folder: Path, name: str, splits: dict[str, list[dict[str, Any]]]) -> dict[str, Any]:
     data_files = {k: _write_jsonl(folder / f"{name}.{k}.jsonl", v) for k, v in splits.items()}
-    return {"dataset_path": "json", "dataset_name": None, "dataset_kwargs": {"data_files": data_files}}
+    return {
+        "dataset_path": "json",
+        "dataset_name": None,
+        "dataset_kwargs": {"data_files": data_files},
+    }
 
 
 def _dump(folder: Path, config: dict[str, Any]) -> str:
@@ -239,7 +244,11 @@ def markdown(summary: dict[str, Any]) -> str:
             f"| {r['task']} | {r['shots']} | {r['n']} | {r['acc_ours']:.4f} | {r['acc_lm_eval']:.4f} "
             f"| {norm[0]} | {norm[1]} | {r['max_abs_ll_diff']:.2e} | {'yes' if r['within_tol'] else 'NO'} |"
         )
-    lines += ["", "| workload | items | ours items/s | lm-eval items/s | ratio |", "|---|---|---|---|---|"]
+    lines += [
+        "",
+        "| workload | items | ours items/s | lm-eval items/s | ratio |",
+        "|---|---|---|---|---|",
+    ]
     for part, t in summary["timing"].items():
         ratio = t["ours_items_per_s"] / t["lm_eval_items_per_s"]
         lines.append(

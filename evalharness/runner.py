@@ -35,8 +35,8 @@ from evalharness.prompts import prompt_text
 from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from evalharness.samples import Item, build_items
-from evalharness.shots import with_num_fewshot
 from evalharness.sampling import mean_logprob_choice, variants
+from evalharness.shots import with_num_fewshot
 from evalharness.store import AggregateRow, Run, Sample, Store, now
 
 NO_SAMPLES = Aggregate(math.nan, math.nan, math.nan, 0)  # every sample failed: nothing to score
@@ -149,7 +149,9 @@ def start_run(
 
 def execute(store: Store, run: Run, model: Model, options: RunOptions) -> dict[str, dict[str, Any]]:
     """Run (or resume) every task of ``run``; returns {task: {metric: aggregate dict}}."""
-    tasks = expand(with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling)
+    tasks = expand(
+        with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling
+    )
     check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
     started = time.perf_counter()
     store.update_run(run.id, status="running")
@@ -256,6 +258,7 @@ def _generate(
             if gen.error
             else Outcome(
                 prediction=answer,
+                predictions=tuple(extract(t) for t in gen.texts),
                 references=item.references,
                 retrieved_ids=tuple(hit.id for hit in item.retrieved),
                 gold_ids=item.gold_passages,
