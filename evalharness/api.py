@@ -18,6 +18,7 @@ from evalharness.runner import (
     load_specs,
     start_run,
 )
+from evalharness.shots import with_num_fewshot
 from evalharness.store import Run, Store, open_store
 from evalharness.usage import run_record
 
@@ -37,12 +38,14 @@ def evaluate(
     judge_model: str | None = None,
     on_start: Callable[[Run, Store], None] | None = None,
     judge_model_args: dict[str, Any] | None = None,
+    num_fewshot: int | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
     ``sampling`` overrides every generation task's settings (a list value is a sweep);
     ``judge_model`` (a spec string) replaces the model of every task judge, with the
     backend options ``judge_model_args`` (``base_url``, ``structured_output``, ...);
+    ``num_fewshot`` sets every task's number of shots (as lm-eval's ``--num_fewshot``);
     ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir);
     ``on_start(run, store)`` is called once the run is stored, before any sample runs.
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}, ...}`` where an aggregate
@@ -59,8 +62,9 @@ def evaluate(
         chunk_size=chunk_size,
         judge_model=judge_model,
         judge_model_args=dict(judge_model_args or {}),
+        num_fewshot=num_fewshot,
     )
-    specs = load_specs(options.tasks)
+    specs = with_num_fewshot(load_specs(options.tasks), num_fewshot)
     tasks = expand(specs, options.sampling)  # fail on bad input before loading a model
     check_judge_models(specs, model if isinstance(model, str) else model.name, judge_model)
     model_args = dict(model_args or {})
@@ -77,6 +81,7 @@ def evaluate(
         "cache": bool(cache),
         "judge_model": judge_model,
         **({"judge_model_args": options.judge_model_args} if options.judge_model_args else {}),
+        "num_fewshot": num_fewshot,
     }
     run = start_run(store, spec, backend, options, config)
     if on_start is not None:
@@ -107,6 +112,7 @@ def resume(
         judge_model=run.config.get("judge_model"),
         retry_failed=retry_failed,
         judge_model_args=dict(run.config.get("judge_model_args") or {}),
+        num_fewshot=run.config.get("num_fewshot"),
     )
     if model is None:
         preflight.check_resumable(run.model, run.config.get("model_args", {}))

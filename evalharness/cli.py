@@ -47,8 +47,9 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
     """One line per metric; a metric with nothing to average (n = 0) shows — for value and CI."""
     typer.echo(f"run {run_id}")
     width = max([18, *(len(m) for metrics in results.values() for m in metrics)])
+    tw = max([16, *(len(task) for task in results)])  # mmlu_high_school_government_and_politics
     header = (
-        f"{'task':<16} {'metric':<{width}} {'value':>10}  {'95% CI':<23} {'n':>5} {'failed':>6}"
+        f"{'task':<{tw}} {'metric':<{width}} {'value':>10}  {'95% CI':<23} {'n':>5} {'failed':>6}"
     )
     typer.echo(header)
     typer.echo("-" * len(header))
@@ -58,7 +59,7 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
             value, ci = "—", "—"
             if n:
                 value, ci = f"{agg['value']:.4g}", f"[{agg['ci_low']:.4g}, {agg['ci_high']:.4g}]"
-            typer.echo(f"{task:<16} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
+            typer.echo(f"{task:<{tw}} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
 
 
 @app.command()
@@ -106,6 +107,9 @@ def run(
     judge_model_args: Annotated[
         str | None,
         typer.Option(help="the judge model's backend options, k=v,... like --model-args"),
+    ] = None,
+    num_fewshot: Annotated[
+        int | None, typer.Option(min=0, help="shots for every task (default: each task's own)")
     ] = None,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
     retry_failed: Annotated[
@@ -157,6 +161,7 @@ def run(
                 **spec.judge_model_args,
                 **parse_model_args(judge_model_args, "--judge-model-args"),
             },
+            num_fewshot=num_fewshot,
         )
     print_results(result["run_id"], result["results"])
     for line in usage_lines(result["usage"]):

@@ -269,19 +269,28 @@ def task_files() -> dict[str, Path]:
 
 
 def resolve_tasks(names: list[str]) -> list[Path]:
-    """Task names, 'all', or paths to YAML files."""
-    known = task_files()
+    """Task names, group names (``mmlu``: its member tasks), 'all', or paths to YAML files.
+
+    'all' is the top-level tasks; tasks in subfolders (``tasks/mmlu/``) are found by name."""
+    from evalharness.groups import expand_group, group_files, nested_task_files
+
+    top = task_files()
+    known = {**nested_task_files(), **top}
+    groups = group_files()
     paths: list[Path] = []
     for name in names:
         if name == "all":
-            paths.extend(known.values())
+            paths.extend(top.values())
         elif name.endswith((".yaml", ".yml")):
             paths.append(Path(name))
         elif name in known:
             paths.append(known[name])
+        elif name in groups:
+            paths.extend(expand_group(name, known))
         else:
-            raise ConfigError(f"unknown task {name!r} (known: {', '.join(known) or 'none'})")
-    return paths
+            listed = ", ".join([*top, *groups]) or "none"
+            raise ConfigError(f"unknown task {name!r} (known: {listed})")
+    return list(dict.fromkeys(paths))  # a task named twice (or by two groups) runs once
 
 
 class RunSpec(Spec):

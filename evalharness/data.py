@@ -9,6 +9,7 @@ from typing import Any
 
 from evalharness.config import DatasetSpec, FewShotSpec
 from evalharness.errors import DataError
+from evalharness.resources import read_data_text
 
 Row = dict[str, Any]
 
@@ -21,8 +22,8 @@ def load_rows(spec: DatasetSpec, base: Path) -> list[Row]:
             raise DataError(f"hf:{spec.hf} split {spec.split!r}: no rows (an empty dataset)")
         return rows
     path = (base / spec.path).resolve() if spec.path else base
-    if not path.is_file():
-        raise DataError(f"data file not found: {path}")
+    if not path.is_file() and not path.with_name(path.name + ".gz").is_file():
+        raise DataError(f"data file not found: {path}")  # bundled data is stored as path.gz
     fmt = spec.format or {
         ".jsonl": "jsonl",
         ".json": "json",
@@ -43,14 +44,14 @@ def _load_file(path: Path, fmt: str) -> list[Row]:
         return _load_jsonl(path)
     if fmt == "json":
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_data_text(path))
         except json.JSONDecodeError as exc:
             raise DataError(f"{path}: line {exc.lineno}: invalid JSON ({exc.msg})") from None
         rows = data.get("data", data) if isinstance(data, dict) else data
         return _check_mappings(rows, path)
     if fmt in ("csv", "parquet"):
         return _load_table(path, fmt)
-    return [{"text": line} for line in path.read_text(encoding="utf-8").splitlines()]
+    return [{"text": line} for line in read_data_text(path).splitlines()]
 
 
 def _load_table(path: Path, fmt: str) -> list[Row]:
@@ -71,14 +72,13 @@ def _load_table(path: Path, fmt: str) -> list[Row]:
 
 def _load_jsonl(path: Path) -> list[Row]:
     rows = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                rows.append(json.loads(line))
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
+    for number, line in enumerate(read_data_text(path).split("\n"), start=1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
     return _check_mappings(rows, path)
 
 

@@ -25,6 +25,7 @@ from evalharness.config import TaskSpec, load_task, resolve_tasks
 from evalharness.conversation import converse
 from evalharness.errors import ConfigError, ModelError
 from evalharness.extract import EXTRACTORS
+from evalharness.groups import aggregate_groups
 from evalharness.leases import acquire
 from evalharness.metrics import get_metric
 from evalharness.metrics.base import Outcome
@@ -38,6 +39,7 @@ from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from evalharness.samples import Item, build_items
 from evalharness.sampling import mean_logprob_choice, variants
+from evalharness.shots import with_num_fewshot
 from evalharness.store import AggregateRow, Run, Sample, Store, now
 from evalharness.usage import record_task_usage
 
@@ -57,6 +59,7 @@ class RunOptions:
     judge_model: str | None = None  # replaces the model of every task judge
     retry_failed: bool = False  # a resume re-sends the samples that failed (error set)
     judge_model_args: dict[str, Any] = field(default_factory=dict)  # its backend options
+    num_fewshot: int | None = None  # shots for every task (None: each task's own fewshot.k)
 
 
 def new_run_id() -> str:
@@ -162,7 +165,9 @@ def execute(
 
     ``prepared``: items already built per task (``preflight.build_all``), reused as they are.
     """
-    tasks = expand(load_specs(options.tasks), options.sampling)
+    tasks = expand(
+        with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling
+    )
     check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
     lease = acquire(store, run.id, "run")  # a second process on this run is refused here
     try:
@@ -203,6 +208,8 @@ def _execute(
                 judged = judge_task(store, run.id, spec, judges, models={run.model: model})
                 results[spec.name].update(judged)
             record_task_usage(store, run.id, spec.name)
+        specs = {spec.name: spec for spec, _, _, _ in tasks}
+        results.update(aggregate_groups(store, run.id, options.tasks, specs))
     except BaseException:
         store.update_run(run.id, status="failed")
         raise
@@ -297,6 +304,7 @@ def _generate(
             if gen.error
             else Outcome(
                 prediction=answer,
+                predictions=tuple(extract(t) for t in gen.texts),
                 references=item.references,
                 retrieved_ids=tuple(hit.id for hit in item.retrieved),
                 gold_ids=item.gold_passages,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from evalharness.metrics.base import OUTPUT_TYPES, Metric, Outcome
+from evalharness.metrics.code import CODE_METRICS
 from evalharness.metrics.likelihood import LIKELIHOOD_METRICS
 from evalharness.metrics.retrieval import RETRIEVAL_METRICS
 from evalharness.metrics.stats import Aggregate, PairedComparison, paired_bootstrap, summarize
 from evalharness.metrics.text import TEXT_METRICS
 
 METRICS: dict[str, Metric] = {
-    m.name: m for m in (*TEXT_METRICS, *LIKELIHOOD_METRICS, *RETRIEVAL_METRICS)
+    m.name: m for m in (*TEXT_METRICS, *LIKELIHOOD_METRICS, *RETRIEVAL_METRICS, *CODE_METRICS)
 }
 
 

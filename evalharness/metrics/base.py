@@ -30,6 +30,7 @@ class Outcome:
 
     # generate
     prediction: str = ""  # after the task's answer extractor
+    predictions: tuple[str, ...] = ()  # all n sampled answers, extracted (pass@k)
     references: tuple[str, ...] = ()
     # multiple_choice
     choices: tuple[str, ...] = ()
