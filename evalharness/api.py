@@ -13,10 +13,12 @@ from evalharness.runner import (
     check_judge_models,
     execute,
     expand,
+    finalize_run,
     load_specs,
     start_run,
 )
-from evalharness.store import open_store
+from evalharness.shards import Shard
+from evalharness.store import Run, open_store
 
 
 def evaluate(
@@ -32,12 +34,16 @@ def evaluate(
     chunk_size: int = 64,
     progress: bool | None = None,
     judge_model: str | None = None,
+    run_id: str | None = None,
+    shard: Shard | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
     ``sampling`` overrides every generation task's settings (a list value is a sweep);
     ``judge_model`` (a spec string) replaces the model of every task judge;
     ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir).
+    ``run_id`` with ``shard`` makes this process one shard of a run that N processes fill
+    (``shards.py``): ``results`` stays empty until the last shard aggregates the run.
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}}`` where an aggregate
     has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``.
     """
@@ -49,6 +55,7 @@ def evaluate(
         sampling=dict(sampling or {}),
         chunk_size=chunk_size,
         judge_model=judge_model,
+        shard=shard,
     )
     specs = load_specs(options.tasks)
     expand(specs, options.sampling)  # fail on bad input before loading a model
@@ -63,7 +70,7 @@ def evaluate(
         "cache": bool(cache),
         "judge_model": judge_model,
     }
-    run = start_run(store, spec, backend, options, config)
+    run = start_run(store, spec, backend, options, config, run_id=run_id)
     return {"run_id": run.id, "results": execute(store, run, _cached(backend, cache), options)}
 
 
@@ -73,7 +80,21 @@ def resume(
     """Finish a stored run that was interrupted: only the missing samples are sent to the model."""
     store = open_store(db)
     run = store.get_run(run_id)
-    options = RunOptions(
+    backend = model or load_model(run.model, **run.config.get("model_args", {}))
+    backend = _cached(backend, run.config.get("cache", True))
+    results = execute(store, run, backend, _stored_options(run, progress))
+    return {"run_id": run.id, "results": results}
+
+
+def finalize(run_id: str, *, db: str | None = None) -> dict[str, Any]:
+    """Aggregate (and judge) a run whose shards have all finished; no model is loaded for it."""
+    store = open_store(db)
+    run = store.get_run(run_id)
+    return {"run_id": run.id, "results": finalize_run(store, run, _stored_options(run, None))}
+
+
+def _stored_options(run: Run, progress: bool | None) -> RunOptions:
+    return RunOptions(
         tasks=list(run.config.get("tasks", ["all"])),
         limit=run.config.get("limit"),
         tags=list(run.tags),
@@ -81,9 +102,6 @@ def resume(
         sampling=dict(run.config.get("sampling", {})),
         judge_model=run.config.get("judge_model"),
     )
-    backend = model or load_model(run.model, **run.config.get("model_args", {}))
-    backend = _cached(backend, run.config.get("cache", True))
-    return {"run_id": run.id, "results": execute(store, run, backend, options)}
 
 
 def _cached(model: Model, cache: bool | ResponseCache) -> Model:

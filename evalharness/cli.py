@@ -95,6 +95,13 @@ def run(
         typer.Option(help="judge model spec for every task judge (overrides the task's)"),
     ] = None,
     resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
+    run_id: Annotated[
+        str | None, typer.Option(help="with --shard: the run id every shard of one run shares")
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="I/N: run only items with index % N == I of the run --run-id"),
+    ] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
     """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs."""
@@ -102,8 +109,11 @@ def run(
     from evalharness.config import RunSpec, load_run_spec
     from evalharness.report import write_report
     from evalharness.sampling import parse_overrides
+    from evalharness.shards import Shard
     from evalharness.store import open_store
 
+    if (shard is None) != (run_id is None):
+        raise ConfigError("--shard and --run-id go together (N processes fill one run)")
     if resume:
         result = api.resume(resume, db=db)
     else:
@@ -128,10 +138,34 @@ def run(
             cache=cache,
             chunk_size=chunk_size,
             judge_model=judge_model or spec.judge_model,
+            run_id=run_id,
+            shard=Shard.parse(shard) if shard else None,
         )
+        if shard and not result["results"]:
+            typer.echo(f"shard {shard} of run {run_id} done; the last shard to finish aggregates")
+            return
     print_results(result["run_id"], result["results"])
     if json_out:
         json_out.write_text(json.dumps(result, indent=2), encoding="utf-8")
+    if report:
+        for path in write_report(open_store(db), result["run_id"]):
+            typer.echo(f"wrote {path}")
+
+
+@app.command()
+def finalize(
+    run_id: Annotated[str, typer.Argument(help="a run filled by --shard processes")],
+    db: DbOption = None,
+    report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
+) -> None:
+    """Aggregate and judge a sharded run once every shard has finished (the last shard
+    does this itself; use it after a shard was re-run by hand)."""
+    from evalharness import api
+    from evalharness.report import write_report
+    from evalharness.store import open_store
+
+    result = api.finalize(run_id, db=db)
+    print_results(result["run_id"], result["results"])
     if report:
         for path in write_report(open_store(db), result["run_id"]):
             typer.echo(f"wrote {path}")
