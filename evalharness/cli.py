@@ -102,6 +102,13 @@ def run(
         str | None,
         typer.Option(help="I/N: run only items with index % N == I of the run --run-id"),
     ] = None,
+    executor: Annotated[
+        str, typer.Option(help="local (this process) or ray (one model replica per actor)")
+    ] = "local",
+    replicas: Annotated[int, typer.Option(help="with --executor ray: model replicas")] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option(help="with --executor ray: a cluster (default $RAY_ADDRESS)")
+    ] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
     """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs."""
@@ -109,13 +116,14 @@ def run(
     from evalharness.config import RunSpec, load_run_spec
     from evalharness.report import write_report
     from evalharness.sampling import parse_overrides
-    from evalharness.shards import Shard
+    from evalharness.shards import Executor, Shard
     from evalharness.store import open_store
 
     if (shard is None) != (run_id is None):
         raise ConfigError("--shard and --run-id go together (N processes fill one run)")
+    pool = Executor(executor, replicas, ray_address)
     if resume:
-        result = api.resume(resume, db=db)
+        result = api.resume(resume, db=db, executor=pool)
     else:
         spec = load_run_spec(config) if config else RunSpec()
         model_args = dict(spec.model_args)
@@ -140,6 +148,7 @@ def run(
             judge_model=judge_model or spec.judge_model,
             run_id=run_id,
             shard=Shard.parse(shard) if shard else None,
+            executor=pool,
         )
         if shard and not result["results"]:
             typer.echo(f"shard {shard} of run {run_id} done; the last shard to finish aggregates")

@@ -1,4 +1,4 @@
-"""Many processes filling one run: ``--run-id ID --shard I/N`` for batch schedulers.
+"""Where a run's items go: ``--shard I/N`` processes for batch schedulers, ``--executor ray``.
 
 Shard ``I`` of ``N`` owns the items whose dataset index ``idx % N == I``, so N processes
 anywhere (a Slurm array, Kubernetes Jobs) write disjoint sample rows into one shared store.
@@ -41,6 +41,26 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class Executor:
+    """``local`` (this process) or ``ray`` (``replicas`` Ray actors, see ``ray_pool.py``)."""
+
+    kind: str = "local"
+    replicas: int = 1
+    address: str | None = None  # a Ray cluster; None: $RAY_ADDRESS, else a local Ray
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("local", "ray"):
+            raise ConfigError(f"--executor: expected local or ray, got {self.kind!r}")
+        if self.replicas < 1:
+            raise ConfigError(f"--replicas must be at least 1, got {self.replicas}")
+        if self.kind == "local" and (self.replicas != 1 or self.address):
+            raise ConfigError("--replicas and --ray-address need --executor ray")
+
+    def record(self) -> dict[str, object]:
+        return {"kind": self.kind, "replicas": self.replicas}
 
 
 def check_joinable(
