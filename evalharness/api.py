@@ -7,7 +7,7 @@ from typing import Any
 
 from evalharness import preflight
 from evalharness.cache import CachedModel, ResponseCache
-from evalharness.models import load_model
+from evalharness.modelref import ModelRef
 from evalharness.models.base import Model
 from evalharness.runner import (
     RunOptions,
@@ -15,9 +15,11 @@ from evalharness.runner import (
     check_judge_models,
     execute,
     expand,
+    finalize_run,
     load_specs,
     start_run,
 )
+from evalharness.shards import Executor, Shard
 from evalharness.shots import with_num_fewshot
 from evalharness.store import Run, Store, open_store
 from evalharness.usage import run_record
@@ -39,6 +41,9 @@ def evaluate(
     on_start: Callable[[Run, Store], None] | None = None,
     judge_model_args: dict[str, Any] | None = None,
     num_fewshot: int | None = None,
+    run_id: str | None = None,
+    shard: Shard | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Evaluate ``model`` (a spec string or a Model object) and store the run.
 
@@ -47,7 +52,10 @@ def evaluate(
     backend options ``judge_model_args`` (``base_url``, ``structured_output``, ...);
     ``num_fewshot`` sets every task's number of shots (as lm-eval's ``--num_fewshot``);
     ``cache`` reuses earlier identical responses (True: the shared cache in the user cache dir);
-    ``on_start(run, store)`` is called once the run is stored, before any sample runs.
+    ``on_start(run, store)`` is called once the run is stored, before any sample runs;
+    ``run_id`` with ``shard`` makes this process one shard of a run that N processes fill
+    (``shards.py``): ``results`` stays empty until the last shard aggregates the run;
+    ``executor`` spreads the model over Ray replicas (``Executor("ray", replicas=2)``).
     Returns ``{"run_id": ..., "results": {task: {metric: aggregate}}, ...}`` where an aggregate
     has ``value``, ``ci_low``, ``ci_high``, ``n`` and ``n_failed``; the other keys are
     ``usage.run_record``'s: model, model_args, settings, status, started, duration_s and usage
@@ -63,6 +71,7 @@ def evaluate(
         judge_model=judge_model,
         judge_model_args=dict(judge_model_args or {}),
         num_fewshot=num_fewshot,
+        shard=shard,
     )
     specs = with_num_fewshot(load_specs(options.tasks), num_fewshot)
     tasks = expand(specs, options.sampling)  # fail on bad input before loading a model
@@ -71,7 +80,7 @@ def evaluate(
     if isinstance(model, str):
         preflight.check_credentials(model, model_args)
     store = open_store(db)
-    backend = load_model(model, **model_args) if isinstance(model, str) else model
+    backend = _load(ModelRef(model, model_args), executor) if isinstance(model, str) else model
     spec = model if isinstance(model, str) else backend.name
     check_capabilities(backend, [(t, settings) for t, settings, _, _ in tasks])
     prepared = preflight.build_all(tasks, limit)  # a bad row or template: no run is stored
@@ -82,8 +91,9 @@ def evaluate(
         "judge_model": judge_model,
         **({"judge_model_args": options.judge_model_args} if options.judge_model_args else {}),
         "num_fewshot": num_fewshot,
+        **({"executor": executor.record()} if executor and executor.kind != "local" else {}),
     }
-    run = start_run(store, spec, backend, options, config)
+    run = start_run(store, spec, backend, options, config, run_id=run_id)
     if on_start is not None:
         on_start(run, store)
     results = execute(store, run, _cached(backend, cache), options, prepared)
@@ -98,12 +108,34 @@ def resume(
     progress: bool | None = None,
     retry_failed: bool = False,
     on_start: Callable[[Run, Store], None] | None = None,
+    executor: Executor | None = None,
 ) -> dict[str, Any]:
     """Finish a stored run that was interrupted: only the missing samples are sent to the model
     (and, with ``retry_failed``, the samples that failed)."""
     store = open_store(db)
     run = store.get_run(run_id)
-    options = RunOptions(
+    options = _stored_options(run, progress, retry_failed)
+    if model is None:
+        preflight.check_resumable(run.model, run.config.get("model_args", {}))
+        preflight.check_credentials(run.model, run.config.get("model_args", {}))
+    backend = model or _load(ModelRef(run.model, run.config.get("model_args", {})), executor)
+    backend = _cached(backend, run.config.get("cache", True))
+    if on_start is not None:
+        on_start(run, store)
+    results = execute(store, run, backend, options)
+    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
+
+
+def finalize(run_id: str, *, db: str | None = None) -> dict[str, Any]:
+    """Aggregate (and judge) a run whose shards have all finished; no model is loaded for it."""
+    store = open_store(db)
+    run = store.get_run(run_id)
+    results = finalize_run(store, run, _stored_options(run, None))
+    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
+
+
+def _stored_options(run: Run, progress: bool | None, retry_failed: bool = False) -> RunOptions:
+    return RunOptions(
         tasks=list(run.config.get("tasks", ["all"])),
         limit=run.config.get("limit"),
         tags=list(run.tags),
@@ -114,15 +146,14 @@ def resume(
         judge_model_args=dict(run.config.get("judge_model_args") or {}),
         num_fewshot=run.config.get("num_fewshot"),
     )
-    if model is None:
-        preflight.check_resumable(run.model, run.config.get("model_args", {}))
-        preflight.check_credentials(run.model, run.config.get("model_args", {}))
-    backend = model or load_model(run.model, **run.config.get("model_args", {}))
-    backend = _cached(backend, run.config.get("cache", True))
-    if on_start is not None:
-        on_start(run, store)
-    results = execute(store, run, backend, options)
-    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
+
+
+def _load(ref: ModelRef, executor: Executor | None) -> Model:
+    if executor is None or executor.kind == "local":
+        return ref.load()
+    from evalharness.ray_pool import RayPoolModel
+
+    return RayPoolModel(ref, replicas=executor.replicas, address=executor.address)
 
 
 def _cached(model: Model, cache: bool | ResponseCache) -> Model:

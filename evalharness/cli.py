@@ -115,6 +115,20 @@ def run(
     retry_failed: Annotated[
         bool, typer.Option(help="with --resume: send the samples that failed again")
     ] = False,
+    run_id: Annotated[
+        str | None, typer.Option(help="with --shard: the run id every shard of one run shares")
+    ] = None,
+    shard: Annotated[
+        str | None,
+        typer.Option(help="I/N: run only items with index % N == I of the run --run-id"),
+    ] = None,
+    executor: Annotated[
+        str, typer.Option(help="local (this process) or ray (one model replica per actor)")
+    ] = "local",
+    replicas: Annotated[int, typer.Option(help="with --executor ray: model replicas")] = 1,
+    ray_address: Annotated[
+        str | None, typer.Option(help="with --executor ray: a cluster (default $RAY_ADDRESS)")
+    ] = None,
     report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
 ) -> None:
     """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs.
@@ -127,13 +141,19 @@ def run(
     from evalharness.modelref import parse_model_args
     from evalharness.report import write_report
     from evalharness.sampling import parse_overrides
+    from evalharness.shards import Executor, Shard
     from evalharness.store import open_store
     from evalharness.usage import all_failed
 
     if retry_failed and not resume:
         raise ConfigError("--retry-failed: only with --resume RUN_ID")
+    if (shard is None) != (run_id is None):
+        raise ConfigError("--shard and --run-id go together (N processes fill one run)")
+    pool = Executor(executor, replicas, ray_address)
     if resume:
-        result = api.resume(resume, db=db, retry_failed=retry_failed, on_start=_announce)
+        result = api.resume(
+            resume, db=db, retry_failed=retry_failed, on_start=_announce, executor=pool
+        )
     else:
         spec = load_run_spec(config) if config else RunSpec()
         options = {**spec.model_args, **parse_model_args(model_args)}
@@ -162,7 +182,13 @@ def run(
                 **parse_model_args(judge_model_args, "--judge-model-args"),
             },
             num_fewshot=num_fewshot,
+            run_id=run_id,
+            shard=Shard.parse(shard) if shard else None,
+            executor=pool,
         )
+        if shard and not result["results"]:
+            typer.echo(f"shard {shard} of run {run_id} done; the last shard to finish aggregates")
+            return
     print_results(result["run_id"], result["results"])
     for line in usage_lines(result["usage"]):
         typer.echo(line)
@@ -180,6 +206,25 @@ def _announce(run: Any, store: Any) -> None:
     """The run id and the store, printed before the first sample runs."""
     url = store.engine.url.render_as_string(hide_password=True)
     typer.echo(f"run {run.id} · model {run.model} · store {url}")
+
+
+@app.command()
+def finalize(
+    run_id: Annotated[str, typer.Argument(help="a run filled by --shard processes")],
+    db: DbOption = None,
+    report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
+) -> None:
+    """Aggregate and judge a sharded run once every shard has finished (the last shard
+    does this itself; use it after a shard was re-run by hand)."""
+    from evalharness import api
+    from evalharness.report import write_report
+    from evalharness.store import open_store
+
+    result = api.finalize(run_id, db=db)
+    print_results(result["run_id"], result["results"])
+    if report:
+        for path in write_report(open_store(db), result["run_id"]):
+            typer.echo(f"wrote {path}")
 
 
 class Listing(StrEnum):

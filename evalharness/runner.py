@@ -23,7 +23,7 @@ import numpy as np
 
 from evalharness.config import TaskSpec, load_task, resolve_tasks
 from evalharness.conversation import converse
-from evalharness.errors import ConfigError, ModelError
+from evalharness.errors import ConfigError, ModelError, StoreError
 from evalharness.extract import EXTRACTORS
 from evalharness.groups import aggregate_groups
 from evalharness.leases import acquire
@@ -39,6 +39,7 @@ from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
 from evalharness.samples import Item, build_items
 from evalharness.sampling import mean_logprob_choice, variants
+from evalharness.shards import Shard, check_joinable
 from evalharness.shots import with_num_fewshot
 from evalharness.store import AggregateRow, Run, Sample, Store, now
 from evalharness.usage import record_task_usage
@@ -60,6 +61,7 @@ class RunOptions:
     retry_failed: bool = False  # a resume re-sends the samples that failed (error set)
     judge_model_args: dict[str, Any] = field(default_factory=dict)  # its backend options
     num_fewshot: int | None = None  # shots for every task (None: each task's own fewshot.k)
+    shard: Shard | None = None  # only this shard's items; aggregates once every shard is done
 
 
 def new_run_id() -> str:
@@ -140,18 +142,32 @@ def check_capabilities(model: Model, tasks: list[tuple[TaskSpec, dict[str, Any]]
 
 
 def start_run(
-    store: Store, model_spec: str, model: Model, options: RunOptions, config: dict[str, Any]
+    store: Store,
+    model_spec: str,
+    model: Model,
+    options: RunOptions,
+    config: dict[str, Any],
+    run_id: str | None = None,
 ) -> Run:
+    """A new run, or with ``run_id`` the stored run of that id if it asks for the same work
+    (shards of one run each call this; the first creates it)."""
+    config = {"tasks": options.tasks, "limit": options.limit, **config}
+    if run_id is not None and (existing := store.find_run(run_id)) is not None:
+        check_joinable(run_id, existing.config, config, model_spec, existing.model)
+        return existing
     run = Run(
-        id=new_run_id(),
+        id=run_id or new_run_id(),
         model=model_spec,
         model_name=model.name,
-        config={"tasks": options.tasks, "limit": options.limit, **config},
+        config=config,
         versions=versions(),
         git_revision=git_revision(),
         tags=list(options.tags),
     )
-    return store.add_run(run)
+    stored = store.add_run(run, exist_ok=run_id is not None)
+    if stored is not run:  # another shard created it between our look and our insert
+        check_joinable(run.id, stored.config, config, model_spec, stored.model)
+    return stored
 
 
 def execute(
@@ -169,7 +185,8 @@ def execute(
         with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling
     )
     check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
-    lease = acquire(store, run.id, "run")  # a second process on this run is refused here
+    scope = f"shard:{options.shard}" if options.shard else "run"
+    lease = acquire(store, run.id, scope)  # a second process on these items is refused here
     try:
         return _execute(store, run, model, options, tasks, prepared)
     finally:
@@ -188,7 +205,7 @@ def _execute(
     if options.retry_failed:  # under the lease: no other process is writing this run
         forget_failed(store, run.id)
     store.update_run(run.id, status="running")
-    results: dict[str, dict[str, Any]] = {}
+    planned: list[tuple[TaskSpec, int]] = []
     try:
         for spec, settings, base, path in tasks:
             if options.judge_model and str(settings.get("selector", "")).startswith("judge:"):
@@ -198,24 +215,66 @@ def _execute(
             else:
                 items = build_items(spec, base, path, options.limit)
             done = store.done_indices(run.id, spec.name)
-            pending = [item for item in items if item.idx not in done]
+            shard = options.shard
+            pending = [
+                item
+                for item in items
+                if item.idx not in done and (shard is None or shard.owns(item.idx))
+            ]
             _run_items(store, run.id, spec, settings, model, pending, options)
-            results[spec.name] = aggregate_task(store, run.id, spec)
-            if spec.judges:  # after aggregate_task, which replaces the task's aggregate rows
-                from evalharness.judges.run import judge_task
-
-                judges = _judges(spec, options.judge_model, options.judge_model_args)
-                judged = judge_task(store, run.id, spec, judges, models={run.model: model})
-                results[spec.name].update(judged)
-            record_task_usage(store, run.id, spec.name)
-        specs = {spec.name: spec for spec, _, _, _ in tasks}
-        results.update(aggregate_groups(store, run.id, options.tasks, specs))
+            planned.append((spec, len(items)))
+        if options.shard is not None and missing(store, run.id, planned):
+            return {}  # other shards still have items to do; the last one aggregates
+        results = finish_tasks(store, run, [spec for spec, _ in planned], model, options)
     except BaseException:
-        store.update_run(run.id, status="failed")
+        if options.shard is None:  # a failed shard leaves the run to its other shards
+            store.update_run(run.id, status="failed")
         raise
     store.update_run(
         run.id, status="finished", finished_at=now(), duration_s=time.perf_counter() - started
     )
+    return results
+
+
+def missing(store: Store, run_id: str, planned: list[tuple[TaskSpec, int]]) -> dict[str, int]:
+    """{task: how many of its items have no stored sample yet}, for the incomplete tasks."""
+    gaps = {spec.name: n - len(store.done_indices(run_id, spec.name)) for spec, n in planned}
+    return {task: gap for task, gap in gaps.items() if gap > 0}
+
+
+def finish_tasks(
+    store: Store, run: Run, specs: list[TaskSpec], model: Model | None, options: RunOptions
+) -> dict[str, dict[str, Any]]:
+    """Aggregate every task from its stored samples, run its judges, store its usage; then
+    the groups the run asked for."""
+    results: dict[str, dict[str, Any]] = {}
+    for spec in specs:
+        results[spec.name] = aggregate_task(store, run.id, spec)
+        if spec.judges:  # after aggregate_task, which replaces the task's aggregate rows
+            from evalharness.judges.run import judge_task
+
+            judges = _judges(spec, options.judge_model, options.judge_model_args)
+            models = {run.model: model} if model is not None else {}
+            results[spec.name].update(judge_task(store, run.id, spec, judges, models=models))
+        record_task_usage(store, run.id, spec.name)
+    by_name = {spec.name: spec for spec in specs}
+    results.update(aggregate_groups(store, run.id, options.tasks, by_name))
+    return results
+
+
+def finalize_run(store: Store, run: Run, options: RunOptions) -> dict[str, dict[str, Any]]:
+    """Aggregate and judge a run whose shards have all finished; refuse while items are missing."""
+    tasks = expand(
+        with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling
+    )
+    planned = [(spec, len(build_items(spec, base, path, options.limit)))
+               for spec, _, base, path in tasks]  # fmt: skip
+    gaps = missing(store, run.id, planned)
+    if gaps:
+        listed = ", ".join(f"{task}: {gap} missing" for task, gap in gaps.items())
+        raise StoreError(f"run {run.id} is not complete ({listed}); run its unfinished shards")
+    results = finish_tasks(store, run, [spec for spec, _ in planned], None, options)
+    store.update_run(run.id, status="finished", finished_at=now())
     return results
 
 

@@ -28,7 +28,7 @@ from sqlalchemy import (
     select,
 )
 from sqlalchemy.engine import Engine
-from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from evalharness.errors import StoreError
@@ -106,10 +106,21 @@ class Store:
         return Session(self.engine, expire_on_commit=False)
 
     # runs
-    def add_run(self, run: Run) -> Run:
-        with self.session() as s, s.begin():
-            s.add(run)
+    def add_run(self, run: Run, exist_ok: bool = False) -> Run:
+        """Insert ``run``; with ``exist_ok`` a run of that id stored meanwhile (by another
+        shard) is returned instead."""
+        try:
+            with self.session() as s, s.begin():
+                s.add(run)
+        except IntegrityError:
+            if not exist_ok:
+                raise
+            return self.get_run(run.id)
         return run
+
+    def find_run(self, run_id: str) -> Run | None:
+        with self.session() as s:
+            return s.get(Run, run_id)
 
     def update_run(self, run_id: str, **fields: Any) -> None:
         with self.session() as s, s.begin():
