@@ -68,12 +68,14 @@ def test_long_reask_stays_inside_the_judge_context(
     llama: Server,  # noqa: F811
     key_env: str,  # noqa: F811
 ) -> None:
-    """Unconstrained, a 2048-token server and a long article: every re-ask still fits."""
+    """Unconstrained, a 2048-token server and a long article whose first ask just fits: a re-ask
+    that would not fit is not made, and the verdict says why instead of storing the server's
+    context error."""
     article = " ".join(["The council met on Monday and discussed the budget at length."] * 60)
     model = OpenAIModel("smollm2", base_url=llama.url, api_key_env=key_env)
     judge = Judge(model, load_rubric("summeval"), max_reasks=2, constrained=False, max_tokens=300)
     [verdict] = judge.judge([Subject(article, "The council discussed the budget.")])
-    assert len(judge.rounds) == 3 or verdict.parsed  # re-asked until parsed or out of re-asks
+    assert verdict.parsed or any("would not fit the judge's context" in e for e in verdict.errors)
     assert not any((e or "").startswith("model error") for e in verdict.errors), verdict.errors
     assert all("maximum context" not in (e or "") for e in verdict.errors)
 

@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
@@ -38,6 +39,10 @@ COMBINE: tuple[Combine, ...] = ("mean", "majority")
 _SWAP: dict[str, Winner] = {"a": "b", "b": "a", "tie": "tie"}
 
 __all__ = ["Judge", "PairVerdict", "Subject", "Verdict", "combine_values", "winner_of"]
+
+
+# A server refusing a request longer than its context (llama.cpp, vLLM and OpenAI wordings).
+CONTEXT_FULL = re.compile(r"maximum context length|context length exceeded|context window", re.I)
 
 
 @dataclass(frozen=True)
@@ -217,6 +222,12 @@ class Judge:
             for slot, conv, gen in zip(
                 pending, conversations, self._generate(conversations, retry), strict=True
             ):
+                if gen.error is not None and CONTEXT_FULL.search(gen.error):
+                    # The re-ask (first prompt + quoted reply + correction) does not fit where the
+                    # first ask did: stop re-asking this one and keep its last parse error.
+                    slot.final = True
+                    slot.error = f"{slot.error} (no re-ask: it would not fit the judge's context)"
+                    continue
                 slot.conversation, slot.attempts = conv, slot.attempts + 1
                 if gen.error is not None or not gen.texts:
                     slot.error, slot.final = f"model error: {gen.error or 'no text'}", True

@@ -30,7 +30,10 @@ from evalharness.errors import ConfigError, ModelError
 MODES = ("auto", "json_schema", "json_object", "none")
 TRY_ORDER = ("json_schema", "json_object")
 FALLBACK = "none (server rejected json_schema and json_object)"
-REJECTED = re.compile(r"\bHTTP (400|404|422)\b")  # in "<path>: HTTP 400: ... (not retried)"
+# A refused form: "<path>: HTTP 400: ..." (not retried), or a server that validates the body only
+# after accepting it (llama-cpp-python 0.3.36 answers json_schema with an HTTP 500 whose message
+# is pydantic's: "('body', 'response_format', 'type') ... Input should be 'text' or 'json_object'").
+REJECTED = re.compile(r"\bHTTP (400|404|422)\b|\bHTTP 500\b.*'response_format'")
 log = logging.getLogger(__name__)
 
 
