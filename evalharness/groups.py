@@ -11,15 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Literal
 
-import numpy as np
 from pydantic import Field
 
+from evalharness.aggregates import store_aggregates
 from evalharness.config import Spec, TaskSpec, parse_spec
 from evalharness.errors import ConfigError
-from evalharness.metrics import get_metric
-from evalharness.metrics.stats import Aggregate, summarize
 from evalharness.resources import search_path
-from evalharness.store import AggregateRow, Store
+from evalharness.store import Store
 
 NOT_TASKS = ("groups", "data")  # subfolders of a task folder that hold no tasks
 
@@ -110,32 +108,8 @@ def aggregate_groups(
             continue
         metrics = [m for m in members[0].metrics if all(m in s.metrics for s in members)]
         samples = [s for spec in members for s in store.samples(run_id, spec.name)]
-        ok = [s for s in samples if s.error is None]
-        rows, summary = [], {}
-        for name in metrics:
-            stats = np.array([s.stats[name] for s in ok], dtype=float)
-            agg = summarize(get_metric(name), stats) if ok else Aggregate(*[float("nan")] * 3, 0)
-            n_failed = len(samples) - len(ok)
-            rows.append(
-                AggregateRow(
-                    run_id=run_id,
-                    task=group.group,
-                    metric=name,
-                    value=agg.value,
-                    ci_low=agg.ci_low,
-                    ci_high=agg.ci_high,
-                    n=agg.n,
-                    n_failed=n_failed,
-                )
-            )
-            summary[name] = {
-                "value": agg.value,
-                "ci_low": agg.ci_low,
-                "ci_high": agg.ci_high,
-                "n": agg.n,
-                "n_failed": n_failed,
-                "aggregate": group.aggregate,
-            }
-        store.set_aggregates(run_id, group.group, rows)
+        summary = store_aggregates(store, run_id, group.group, metrics, samples)
+        for value in summary.values():
+            value["aggregate"] = group.aggregate
         results[group.group] = summary
     return results

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import math
 import re
 import subprocess
 import sys
@@ -21,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from evalharness.aggregates import store_aggregates
 from evalharness.config import TaskSpec, load_task, resolve_tasks
 from evalharness.conversation import converse
 from evalharness.errors import ConfigError, ModelError, StoreError
@@ -29,7 +29,6 @@ from evalharness.groups import aggregate_groups
 from evalharness.leases import acquire
 from evalharness.metrics import get_metric
 from evalharness.metrics.base import Outcome
-from evalharness.metrics.stats import Aggregate, summarize
 from evalharness.models import check_spec
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
 from evalharness.preflight import check_unique_names
@@ -41,10 +40,9 @@ from evalharness.samples import Item, build_items
 from evalharness.sampling import mean_logprob_choice, variants
 from evalharness.shards import Shard, check_joinable
 from evalharness.shots import with_num_fewshot
-from evalharness.store import AggregateRow, Run, Sample, Store, now
+from evalharness.store import Run, Sample, Store, now
 from evalharness.usage import record_task_usage
 
-NO_SAMPLES = Aggregate(math.nan, math.nan, math.nan, 0)  # every sample failed: nothing to score
 NEEDS = {"generate": GENERATE, "multiple_choice": LOGLIKELIHOOD, "perplexity": ROLLING}
 _WHITESPACE = re.compile(r"\s+")
 
@@ -516,31 +514,4 @@ def _score(rows: list[tuple[Sample, Outcome | None]], metrics: list[Any]) -> Non
 
 def aggregate_task(store: Store, run_id: str, spec: TaskSpec) -> dict[str, Any]:
     samples = store.samples(run_id, spec.name)
-    ok = [s for s in samples if s.error is None]
-    n_failed = len(samples) - len(ok)
-    rows, summary = [], {}
-    for name in spec.metrics:
-        metric = get_metric(name)
-        stats = [s.stats[name] for s in ok]
-        agg = summarize(metric, np.array(stats, dtype=float)) if stats else NO_SAMPLES
-        rows.append(
-            AggregateRow(
-                run_id=run_id,
-                task=spec.name,
-                metric=name,
-                value=agg.value,
-                ci_low=agg.ci_low,
-                ci_high=agg.ci_high,
-                n=agg.n,
-                n_failed=n_failed,
-            )
-        )
-        summary[name] = {
-            "value": agg.value,
-            "ci_low": agg.ci_low,
-            "ci_high": agg.ci_high,
-            "n": agg.n,
-            "n_failed": n_failed,
-        }
-    store.set_aggregates(run_id, spec.name, rows)
-    return summary
+    return store_aggregates(store, run_id, spec.name, spec.metrics, samples)
