@@ -214,7 +214,9 @@ def test_registry() -> None:
     answers = {"exact_match", "exact_match_strict", "f1"}
     retrieval = {"recall_at_k", "precision_at_k", "mrr", "ndcg_at_k"}
     likelihood = {"acc", "acc_norm", "perplexity", "word_perplexity", "byte_perplexity"}
-    assert set(METRICS) == text | answers | retrieval | likelihood | {"bits_per_byte"}
+    code = {f"pass@{k}" for k in (1, 2, 5, 10, 100)}
+    assert set(METRICS) == text | answers | retrieval | likelihood | code | {"bits_per_byte"}
+    assert all(get_metric(name).higher_is_better for name in code)
     assert all(m.output_type == "generate" for n, m in METRICS.items() if n in {"bleu", "rougeL"})
     assert not get_metric("ter").higher_is_better and get_metric("chrf").higher_is_better
     with pytest.raises(KeyError, match="known metrics: acc, acc_norm"):
