@@ -8,16 +8,9 @@ and ``submit`` (the same items in the same order, so they also race to create ea
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import tempfile
 import threading
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from sqlalchemy import func, select
 
 from evalharness import evaluate
@@ -26,7 +19,8 @@ from evalharness.judges.rubric import load_rubric
 from evalharness.meta.records import HumanRating, RatedItem, ratings
 from evalharness.models.scripted import ScriptedModel
 from evalharness.store import open_store
-from tests.helpers import ECHO_TASK, free_port
+from tests.helpers import ECHO_TASK
+from tests.pg_server import PgServer
 
 ANNOTATORS = 10
 PER_ANNOTATOR = 50
@@ -89,49 +83,6 @@ def test_ten_annotators_sqlite(tmp_path: Path) -> None:
 # ----------------------------------------------------------------------------- PostgreSQL
 
 
-def _pg_bin() -> Path | None:
-    found = shutil.which("pg_ctl")
-    if found:
-        return Path(found).parent
-    versions = sorted(Path("/usr/lib/postgresql").glob("*/bin/pg_ctl"))
-    return versions[-1].parent if versions else None
-
-
-@pytest.fixture
-def postgres_url() -> Iterator[str]:
-    """A throwaway PostgreSQL server on 127.0.0.1 (initdb in a temp dir, as ``postgres`` when
-    the tests run as root, since the server refuses to run as root)."""
-    bin_dir = _pg_bin()
-    if bin_dir is None:
-        pytest.skip("no PostgreSQL binaries (pg_ctl) on this machine: apt-get install postgresql")
-    pytest.importorskip("psycopg", reason="psycopg missing: pip install 'evalharness[postgres]'")
-    as_user: list[str] = []
-    root = tempfile.mkdtemp(prefix="evalharness-pg-")
-    if os.geteuid() == 0:
-        shutil.chown(root, "postgres", "postgres")
-        as_user = ["runuser", "-u", "postgres", "--"]
-    data, port = Path(root) / "data", free_port()
-
-    def pg(*args: str) -> subprocess.CompletedProcess:
-        out = subprocess.run([*as_user, *args], capture_output=True, text=True, timeout=120)
-        assert out.returncode == 0, f"{args[0]} failed: {out.stdout}\n{out.stderr}"
-        return out
-
-    pg(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c max_connections=100"
-    log = f"{root}/server.log"
-    pg(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", log, "-w", "start")
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            [*as_user, str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "-w", "stop"],
-            capture_output=True,
-            timeout=60,
-        )
-        time.sleep(0.1)
-        shutil.rmtree(root, ignore_errors=True)
-
-
-def test_ten_annotators_postgresql(postgres_url: str, tmp_path: Path) -> None:
-    _run_annotators(postgres_url, tmp_path)
+def test_ten_annotators_postgresql(postgres_server: PgServer, tmp_path: Path) -> None:
+    """A real PostgreSQL server on 127.0.0.1 (``tests/pg_server.py``), a fresh database."""
+    _run_annotators(postgres_server.fresh_database(), tmp_path)
