@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
@@ -22,6 +23,16 @@ prompt: "Say {{ word }}"
 references: "[word]"
 metrics: [exact_match]
 """
+
+
+def write_echo_task(folder: Path, rows: int, metrics: str = "exact_match, bleu") -> Path:
+    """``ECHO_TASK`` with ``metrics`` over ``rows`` rows ``{"word": "w<i>"}``, in ``folder``."""
+    (folder / "rows.jsonl").write_text(
+        "".join(json.dumps({"word": f"w{i}"}) + "\n" for i in range(rows))
+    )
+    task = folder / "echo.yaml"
+    task.write_text(ECHO_TASK.replace("[exact_match]", f"[{metrics}]"))
+    return task
 
 
 def data_text(dataset: str, file: str) -> str:

@@ -17,7 +17,7 @@ import pytest
 from evalharness import evaluate
 from evalharness.modelref import ModelRef
 from evalharness.store import open_store
-from tests.helpers import ECHO_TASK
+from tests.helpers import write_echo_task
 
 ray = pytest.importorskip("ray")
 from evalharness.ray_pool import RayPoolModel, deal  # noqa: E402
@@ -35,11 +35,7 @@ def local_ray() -> Iterator[None]:
 
 @pytest.fixture
 def task(tmp_path: Path) -> Path:
-    (tmp_path / "rows.jsonl").write_text(
-        "".join(json.dumps({"word": f"w{i}"}) + "\n" for i in range(ROWS))
-    )
-    (tmp_path / "echo.yaml").write_text(ECHO_TASK.replace("[exact_match]", "[exact_match, bleu]"))
-    return tmp_path / "echo.yaml"
+    return write_echo_task(tmp_path, ROWS)
 
 
 def _rows(db_url: str, run_id: str, task: str = "echo") -> list[tuple]:

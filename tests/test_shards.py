@@ -17,7 +17,7 @@ from evalharness import evaluate
 from evalharness.errors import ConfigError
 from evalharness.shards import Shard
 from evalharness.store import open_store
-from tests.helpers import ECHO_TASK, run_cli
+from tests.helpers import run_cli, write_echo_task
 
 ROWS = 18
 ANSWERS = {f"Say w{i}": f"w{i}" if i % 3 else "nope" for i in range(ROWS)}
@@ -25,11 +25,7 @@ ANSWERS = {f"Say w{i}": f"w{i}" if i % 3 else "nope" for i in range(ROWS)}
 
 @pytest.fixture
 def task(tmp_path: Path) -> Path:
-    (tmp_path / "rows.jsonl").write_text(
-        "".join(json.dumps({"word": f"w{i}"}) + "\n" for i in range(ROWS))
-    )
-    (tmp_path / "echo.yaml").write_text(ECHO_TASK.replace("[exact_match]", "[exact_match, bleu]"))
-    return tmp_path / "echo.yaml"
+    return write_echo_task(tmp_path, ROWS)
 
 
 def _config(tmp_path: Path, task: Path, **model_args: object) -> Path:
