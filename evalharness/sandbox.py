@@ -165,7 +165,7 @@ def _launch(program: Path, work: Path, output: Path, limits: Limits, full: bool)
             stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group, killed as one
         )
-        namespace = _namespace_of_child(process.pid) if full else None
+        namespace, pin = _namespace_of_child(process.pid) if full else (None, None)
         try:
             code: int | None = process.wait(timeout=limits.timeout_s)
             status = "passed" if code == 0 else "failed"
@@ -175,6 +175,8 @@ def _launch(program: Path, work: Path, output: Path, limits: Limits, full: bool)
             _kill_group(process)
             if namespace:
                 _wait_until_empty(namespace)
+            if pin is not None:
+                os.close(pin)
     with output.open("rb") as f:
         text = f.read(4096).decode("utf-8", "replace")
     return Execution(status, code, text, time.perf_counter() - started)
@@ -186,19 +188,22 @@ def _kill_group(process: subprocess.Popen) -> None:
     process.wait()
 
 
-def _namespace_of_child(pid: int, wait_s: float = 2.0) -> str | None:
+def _namespace_of_child(pid: int, wait_s: float = 2.0) -> tuple[str | None, int | None]:
     """The PID namespace of ``unshare``'s child (the namespace's first process), read while it
-    runs, so the end can wait until every process in it is gone."""
+    runs, so the end can wait until every process in it is gone, and an open descriptor on it:
+    that keeps the namespace's number taken, since the kernel hands a freed number to the next
+    namespace made, and another run's processes would be taken for this one's and killed."""
     deadline = time.monotonic() + wait_s
     while time.monotonic() < deadline:
         try:
             children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
             if children:
-                return os.readlink(f"/proc/{children[0]}/ns/pid")
+                pin = os.open(f"/proc/{children[0]}/ns/pid", os.O_RDONLY)
+                return os.readlink(f"/proc/self/fd/{pin}"), pin
         except OSError:
-            return None  # unshare already ended
+            return None, None  # unshare (or its child) already ended
         time.sleep(0.002)
-    return None
+    return None, None
 
 
 def _wait_until_empty(namespace: str, wait_s: float = 10.0) -> None:

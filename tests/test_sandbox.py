@@ -67,6 +67,17 @@ def test_canonical_solutions_pass_and_an_empty_answer_fails() -> None:
     assert metric.value(empty) == 0.0
 
 
+def test_runs_at_the_same_time_do_not_kill_each_other() -> None:
+    """A finished run's namespace number is handed to the next namespace made; the clean-up of
+    the first must not take the second's processes for its own (it did: 8 of 200 failed)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(pool.map(lambda _: run_python("import time\ntime.sleep(0.01)\n"), range(80)))
+    failed = [r for r in results if not r.passed]
+    assert not failed, failed[:3]
+
+
 def test_pass_at_k_is_the_unbiased_estimator() -> None:
     for n, c, k in [(5, 2, 2), (10, 3, 1), (10, 3, 5), (20, 0, 10), (4, 4, 3)]:
         assert pass_at_k(n, c, k) == pytest.approx(1 - comb(n - c, k) / comb(n, k))
