@@ -12,6 +12,8 @@ from typing import Any
 
 import numpy as np
 
+from evalharness.catalog import requested_groups
+from evalharness.config import TaskSpec
 from evalharness.metrics import get_metric
 from evalharness.metrics.stats import Aggregate, summarize
 from evalharness.store import AggregateRow, Sample, Store
@@ -35,3 +37,22 @@ def store_aggregates(
         summary[name] = {**fields, "n_failed": n_failed}
     store.set_aggregates(run_id, task, rows)
     return summary
+
+
+def aggregate_groups(
+    store: Store, run_id: str, names: list[str], specs: dict[str, TaskSpec]
+) -> dict[str, dict[str, Any]]:
+    """Scores of the requested groups from their run tasks' stored samples, stored beside the
+    tasks' aggregates (a group is a row of ``aggregates`` whose task is the group's name)."""
+    results: dict[str, dict[str, Any]] = {}
+    for group, leaves in requested_groups(names):
+        members = [specs[name] for name in leaves if name in specs]
+        if not members:
+            continue
+        metrics = [m for m in members[0].metrics if all(m in s.metrics for s in members)]
+        samples = [s for spec in members for s in store.samples(run_id, spec.name)]
+        summary = store_aggregates(store, run_id, group.group, metrics, samples)
+        for value in summary.values():
+            value["aggregate"] = group.aggregate
+        results[group.group] = summary
+    return results

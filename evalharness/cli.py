@@ -250,7 +250,8 @@ def list_(what: Listing, db: DbOption = None) -> None:
             typer.echo(line)
         return
     if what is Listing.tasks:
-        from evalharness.config import load_task, task_files
+        from evalharness.catalog import task_files
+        from evalharness.config import load_task
 
         for name, path in task_files().items():
             spec, _ = load_task(path)

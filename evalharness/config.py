@@ -10,23 +10,20 @@ from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import (
     AfterValidator,
-    BaseModel,
-    ConfigDict,
     Field,
-    ValidationError,
     ValidationInfo,
     field_validator,
     model_validator,
 )
 
 from evalharness.errors import ConfigError
+from evalharness.judges.rubric import load_rubric
 from evalharness.metrics import METRICS
 from evalharness.models import check_spec
 from evalharness.requests import Sampling
-from evalharness.resources import yaml_files
+from evalharness.specs import Spec, parse_spec, read_yaml
 
 
 def _model_spec(spec: str) -> str:
@@ -47,10 +44,6 @@ def _one_of(what: str, name: str, known: Collection[str]) -> str:
 
 def _known_metric(name: str) -> str:
     return _one_of("metric", name, sorted(METRICS))
-
-
-class Spec(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class DatasetSpec(Spec):
@@ -135,8 +128,6 @@ class JudgeSpec(Spec):
     @field_validator("rubric")
     @classmethod
     def _known_rubric(cls, name: str) -> str:
-        from evalharness.judges.rubric import load_rubric  # lazy: judges import this module
-
         try:
             rubric = load_rubric(name)
         except ConfigError as exc:
@@ -216,81 +207,9 @@ class TaskSpec(Spec):
         return self
 
 
-def _read_yaml(path: Path) -> Any:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: file not found") from None
-    except UnicodeDecodeError as exc:
-        raise ConfigError(f"{path}: not UTF-8 text (byte {exc.start})") from None
-    try:
-        return yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError(f"{path}:{where}: malformed YAML: {problem}") from None
-
-
-def validation_message(path: Path | str, exc: ValidationError) -> str:
-    """One line: ``file: field.path: message``, problems joined by ``; ``.
-
-    A list whose only invalid entry was dropped also reports ``too_short`` (``Tuple should
-    have at least 1 item``); that echo of the real problem is left out.
-    """
-    errors = exc.errors()
-    locs = [tuple(e["loc"]) for e in errors]
-    problems = []
-    for error, loc in zip(errors, locs, strict=True):
-        if error["type"] == "too_short" and any(o[: len(loc)] == loc != o for o in locs):
-            continue
-        field = ".".join(str(p) for p in loc) or "(top level)"
-        problems.append(f"{field}: {error['msg'].removeprefix('Value error, ')}")
-    return f"{path}: " + "; ".join(problems)
-
-
-def parse_spec(model: type[Spec], data: Any, path: Path | str) -> Any:
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: expected a mapping of fields at the top level")
-    try:
-        return model.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(validation_message(path, exc)) from None
-
-
 def load_task(path: Path) -> tuple[TaskSpec, Path]:
     """The spec and the folder its relative data paths resolve against."""
-    return parse_spec(TaskSpec, _read_yaml(path), path), path.parent
-
-
-def task_files() -> dict[str, Path]:
-    """Task name -> file: the folders of ``$EVALHARNESS_TASK_PATH``, then the bundled tasks."""
-    return yaml_files("tasks")
-
-
-def resolve_tasks(names: list[str]) -> list[Path]:
-    """Task names, group names (``mmlu``: its member tasks), 'all', or paths to YAML files.
-
-    'all' is the top-level tasks; tasks in subfolders (``tasks/mmlu/``) are found by name."""
-    from evalharness.groups import expand_group, group_files, nested_task_files
-
-    top = task_files()
-    known = {**nested_task_files(), **top}
-    groups = group_files()
-    paths: list[Path] = []
-    for name in names:
-        if name == "all":
-            paths.extend(top.values())
-        elif name.endswith((".yaml", ".yml")):
-            paths.append(Path(name))
-        elif name in known:
-            paths.append(known[name])
-        elif name in groups:
-            paths.extend(expand_group(name, known))
-        else:
-            listed = ", ".join([*top, *groups]) or "none"
-            raise ConfigError(f"unknown task {name!r} (known: {listed})")
-    return list(dict.fromkeys(paths))  # a task named twice (or by two groups) runs once
+    return parse_spec(TaskSpec, read_yaml(path), path), path.parent
 
 
 class RunSpec(Spec):
@@ -307,4 +226,4 @@ class RunSpec(Spec):
 
 
 def load_run_spec(path: Path) -> RunSpec:
-    return parse_spec(RunSpec, _read_yaml(path), path)
+    return parse_spec(RunSpec, read_yaml(path), path)

@@ -22,9 +22,9 @@ import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from evalharness.compare import drop_test, paired_rows
-from evalharness.config import Spec, _read_yaml, parse_spec
 from evalharness.errors import ConfigError, StoreError
 from evalharness.metrics import METRICS, get_metric, summarize
+from evalharness.specs import Spec, parse_spec, read_yaml
 from evalharness.store import Run, Sample, Store, runs_with_tag
 
 Status = Literal["pass", "fail", "error"]
@@ -95,7 +95,7 @@ class GateSpec(Spec):
 
 
 def load_gate(path: Path) -> GateSpec:
-    return parse_spec(GateSpec, _read_yaml(path), path)
+    return parse_spec(GateSpec, read_yaml(path), path)
 
 
 @dataclass

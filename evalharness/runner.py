@@ -20,12 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from evalharness.aggregates import store_aggregates
-from evalharness.config import TaskSpec, load_task, resolve_tasks
+from evalharness.aggregates import aggregate_groups, store_aggregates
+from evalharness.catalog import resolve_tasks
+from evalharness.config import TaskSpec, load_task
 from evalharness.conversation import converse
 from evalharness.errors import ConfigError, ModelError, StoreError
 from evalharness.extract import EXTRACTORS
-from evalharness.groups import aggregate_groups
 from evalharness.leases import acquire
 from evalharness.metrics import get_metric
 from evalharness.metrics.base import Outcome

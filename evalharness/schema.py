@@ -16,7 +16,7 @@ from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 
-from sqlalchemy import inspect, text
+from sqlalchemy import MetaData, inspect, text
 from sqlalchemy.engine import Connection, Engine
 
 BASELINE = "0001"
@@ -67,16 +67,17 @@ def _exclusive(engine: Engine) -> Iterator[None]:
         yield
 
 
-def upgrade(engine: Engine) -> None:
-    """Bring the store to the head revision (see the module docstring)."""
+def upgrade(engine: Engine, metadata: MetaData) -> None:
+    """Bring the store to the head revision (see the module docstring); then create the tables
+    of ``metadata`` that no migration made."""
     from alembic import command
 
     target = head()
     with engine.connect() as connection:
         if current(connection) == target:
-            if _unversioned(engine):
+            if _unversioned(engine, metadata):
                 with _exclusive(engine):
-                    _create_unversioned(engine)
+                    _create_unversioned(engine, metadata)
             return
     with _exclusive(engine), engine.begin() as connection:
         revision = current(connection)
@@ -86,20 +87,16 @@ def upgrade(engine: Engine) -> None:
                 command.stamp(config, BASELINE)  # a store from before migrations
             command.upgrade(config, "head")
     with _exclusive(engine):
-        _create_unversioned(engine)
+        _create_unversioned(engine, metadata)
 
 
-def _unversioned(engine: Engine) -> list:
-    """Tables defined on ``Base`` that no migration has created (yet)."""
-    from evalharness.store import Base
-
+def _unversioned(engine: Engine, metadata: MetaData) -> list:
+    """Tables of ``metadata`` that no migration has created (yet)."""
     existing = set(inspect(engine).get_table_names())
-    return [t for name, t in Base.metadata.tables.items() if name not in existing]
+    return [t for name, t in metadata.tables.items() if name not in existing]
 
 
-def _create_unversioned(engine: Engine) -> None:
-    from evalharness.store import Base
-
-    missing = _unversioned(engine)
+def _create_unversioned(engine: Engine, metadata: MetaData) -> None:
+    missing = _unversioned(engine, metadata)
     if missing:
-        Base.metadata.create_all(engine, tables=missing, checkfirst=True)
+        metadata.create_all(engine, tables=missing, checkfirst=True)

@@ -32,6 +32,7 @@ from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
 from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
 
 from evalharness.errors import StoreError
+from evalharness.schema import upgrade
 
 DEFAULT_URL = "sqlite:///evalharness.db"
 
@@ -197,9 +198,7 @@ def open_store(url: str | None = None) -> Store:
     if engine.dialect.name == "sqlite":
         event.listen(engine, "connect", _sqlite_pragmas)
     try:
-        from evalharness.schema import upgrade
-
-        upgrade(engine)  # Alembic migrations, serialised across processes
+        upgrade(engine, Base.metadata)  # Alembic migrations, serialised across processes
     except OperationalError as exc:
         raise StoreError(f"cannot open store {url!r}: {exc.orig}") from None
     return Store(engine)

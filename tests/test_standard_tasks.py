@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 
 from evalharness.api import evaluate
-from evalharness.config import load_task, resolve_tasks
+from evalharness.catalog import resolve_tasks
+from evalharness.config import load_task
 from evalharness.errors import ConfigError
 from evalharness.runner import load_specs
 from evalharness.samples import build_items

@@ -14,10 +14,9 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from evalharness.judges.rubric import Criterion, Rubric
+from evalharness.judges.criteria import Criterion, HasCriteria
 
 _DECODER = json.JSONDecoder()
 
@@ -57,11 +56,11 @@ def extract_json(text: str) -> dict[str, Any]:
     raise ParseError(f"the JSON object is malformed ({first_error})")
 
 
-def parse_judgment(text: str, rubric: Rubric) -> dict[str, CriterionResult]:
+def parse_judgment(text: str, rubric: HasCriteria) -> dict[str, CriterionResult]:
     return validate_judgment(extract_json(text), rubric)
 
 
-def validate_judgment(obj: Any, rubric: Rubric) -> dict[str, CriterionResult]:
+def validate_judgment(obj: Any, rubric: HasCriteria) -> dict[str, CriterionResult]:
     if not isinstance(obj, dict):
         raise ParseError("the answer must be a JSON object")
     names = [c.name for c in rubric.criteria]

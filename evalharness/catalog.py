@@ -1,23 +1,20 @@
-"""Task groups: a YAML in ``tasks/groups/`` listing member tasks or groups (``--tasks mmlu``).
+"""Which tasks and task groups exist, and the files they are read from.
 
-A group's score is that of its members' samples pooled (``aggregate: size_weighted``): every
-question counts once, so a subject of 1,534 questions weighs 15 times one of 100. That is how
-lm-evaluation-harness 0.4.13 aggregates ``mmlu`` and its categories (``weight_by_size: True``).
-The CI is a percentile bootstrap over the pooled samples.
+Tasks are the YAML files of each task folder (``$EVALHARNESS_TASK_PATH``, then the bundled
+``tasks/``); ``all`` is the top level, tasks one folder down (``tasks/mmlu/*.yaml``) are found by
+name. A group (``tasks/groups/mmlu.yaml``) lists member tasks or groups: ``--tasks mmlu``.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field
 
-from evalharness.aggregates import store_aggregates
-from evalharness.config import Spec, TaskSpec, parse_spec
 from evalharness.errors import ConfigError
-from evalharness.resources import search_path
-from evalharness.store import Store
+from evalharness.resources import search_path, yaml_files
+from evalharness.specs import Spec, parse_spec, read_yaml
 
 NOT_TASKS = ("groups", "data")  # subfolders of a task folder that hold no tasks
 
@@ -47,13 +44,7 @@ def group_files() -> dict[str, Path]:
 
 
 def load_group(path: Path) -> GroupSpec:
-    import yaml
-
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as exc:
-        raise ConfigError(f"{path}: cannot read group: {exc}") from None
-    spec = parse_spec(GroupSpec, data, path)
+    spec = parse_spec(GroupSpec, read_yaml(path), path)
     if spec.group != path.stem:
         raise ConfigError(f"{path}: group: {spec.group!r} differs from the file name {path.stem!r}")
     return spec
@@ -96,20 +87,29 @@ def requested_groups(names: list[str]) -> list[tuple[GroupSpec, list[str]]]:
     return list(out.values())
 
 
-def aggregate_groups(
-    store: Store, run_id: str, names: list[str], specs: dict[str, TaskSpec]
-) -> dict[str, dict[str, Any]]:
-    """Scores of the requested groups from their run tasks' stored samples, stored beside the
-    tasks' aggregates (a group is a row of ``aggregates`` whose task is the group's name)."""
-    results: dict[str, dict[str, Any]] = {}
-    for group, leaves in requested_groups(names):
-        members = [specs[name] for name in leaves if name in specs]
-        if not members:
-            continue
-        metrics = [m for m in members[0].metrics if all(m in s.metrics for s in members)]
-        samples = [s for spec in members for s in store.samples(run_id, spec.name)]
-        summary = store_aggregates(store, run_id, group.group, metrics, samples)
-        for value in summary.values():
-            value["aggregate"] = group.aggregate
-        results[group.group] = summary
-    return results
+def task_files() -> dict[str, Path]:
+    """Task name -> file: the folders of ``$EVALHARNESS_TASK_PATH``, then the bundled tasks."""
+    return yaml_files("tasks")
+
+
+def resolve_tasks(names: list[str]) -> list[Path]:
+    """Task names, group names (``mmlu``: its member tasks), 'all', or paths to YAML files.
+
+    'all' is the top-level tasks; tasks in subfolders (``tasks/mmlu/``) are found by name."""
+    top = task_files()
+    known = {**nested_task_files(), **top}
+    groups = group_files()
+    paths: list[Path] = []
+    for name in names:
+        if name == "all":
+            paths.extend(top.values())
+        elif name.endswith((".yaml", ".yml")):
+            paths.append(Path(name))
+        elif name in known:
+            paths.append(known[name])
+        elif name in groups:
+            paths.extend(expand_group(name, known))
+        else:
+            listed = ", ".join([*top, *groups]) or "none"
+            raise ConfigError(f"unknown task {name!r} (known: {listed})")
+    return list(dict.fromkeys(paths))  # a task named twice (or by two groups) runs once
