@@ -9,16 +9,8 @@ from evalharness import preflight
 from evalharness.cache import CachedModel, ResponseCache
 from evalharness.modelref import ModelRef
 from evalharness.models.base import Model
-from evalharness.runner import (
-    RunOptions,
-    check_capabilities,
-    check_judge_models,
-    execute,
-    expand,
-    finalize_run,
-    load_specs,
-    start_run,
-)
+from evalharness.runner.orchestrate import RunOptions, execute, finalize_run, start_run
+from evalharness.runner.plan import check_capabilities, check_judge_models, expand, load_specs
 from evalharness.shards import Executor, Shard
 from evalharness.shots import with_num_fewshot
 from evalharness.store import Run, Store, open_store

@@ -85,6 +85,6 @@ def check_resumable(spec: str, options: dict[str, Any]) -> None:
 
 def build_all(tasks: list[tuple[Any, dict[str, Any], Path, Path]], limit: int | None) -> dict:
     """Every task's items, built before the run is stored (a bad row or template fails here)."""
-    from evalharness.samples import build_items
+    from evalharness.items import build_items
 
     return {spec.name: build_items(spec, base, path, limit) for spec, _, base, path in tasks}

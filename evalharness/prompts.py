@@ -34,7 +34,8 @@ def render(source: str, row: dict[str, Any]) -> str:
     return render_stream(_template(source), row)
 
 
-def evaluate(source: str, row: dict[str, Any]) -> Any:
+def field_value(source: str, row: dict[str, Any]) -> Any:
+    """The value of a task expression over a row's fields (``choices: "[sol1, sol2]"``)."""
     with budget():
         try:
             value = _expression(source)(**row)

@@ -180,7 +180,7 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 # Modules whose tables live on ``Base`` too; imported before ``create_all`` so every store has them.
 TABLE_MODULES: tuple[str, ...] = (
-    "evalharness.meta.records",
+    "evalharness.ratings.records",
     "evalharness.judges.records",
     "evalharness.leases",
     "evalharness.usage",

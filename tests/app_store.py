@@ -167,9 +167,9 @@ def human_score(annotator: str, response: str | None) -> int:
 def judge_and_rate(filled: FilledStore, annotators: tuple[str, ...] = ("alice", "bob")) -> int:
     """Judge runs ``a``, ``b`` and ``evil`` with the groundedness rubric; each annotator rates
     every capitals item through the annotation desk; returns the ratings written."""
-    from evalharness.annotate import Source, queue, submit
     from evalharness.judges.rubric import load_rubric
     from evalharness.judges.run import judge_run
+    from evalharness.ratings.desk import Source, queue, submit
     from evalharness.store import open_store
 
     store = open_store(filled.url)

@@ -14,10 +14,10 @@ from pathlib import Path
 from sqlalchemy import func, select
 
 from evalharness import evaluate
-from evalharness.annotate import Source, queue, submit
 from evalharness.judges.rubric import load_rubric
-from evalharness.meta.records import HumanRating, RatedItem, ratings
 from evalharness.models.scripted import ScriptedModel
+from evalharness.ratings.desk import Source, queue, submit
+from evalharness.ratings.records import HumanRating, RatedItem, ratings
 from evalharness.store import open_store
 from tests.helpers import ECHO_TASK
 from tests.pg_server import PgServer

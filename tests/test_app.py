@@ -17,7 +17,7 @@ import pytest
 from sklearn.metrics import cohen_kappa_score
 from streamlit.testing.v1 import AppTest
 
-from evalharness.compare import compare_runs
+from evalharness.gate.compare import compare_runs
 from evalharness.store import open_store
 from tests.app_store import (
     HOSTILE,
@@ -229,7 +229,7 @@ def test_compare_page_matches_compare_runs(page: Any, filled: FilledStore) -> No
 
 
 def test_annotate_is_blind_saves_and_moves_on(page: Any, filled: FilledStore) -> None:
-    from evalharness.meta.records import ratings
+    from evalharness.ratings.records import ratings
 
     store = open_store(filled.url)
     at = page("annotate", annotator="carol")
@@ -255,8 +255,8 @@ def test_annotate_is_blind_saves_and_moves_on(page: Any, filled: FilledStore) ->
     checked(at.run())
     assert len(ratings(store, annotators=["carol"])) == 1
     # a fresh session of the same annotator never gets the rated item back
-    from evalharness.annotate import Source, queue
     from evalharness.judges.rubric import load_rubric
+    from evalharness.ratings.desk import Source, queue
 
     rubric = load_rubric("factual_consistency")
     todo = queue(store, "carol", rubric, Source("task", "capitals"))
@@ -271,7 +271,7 @@ def test_annotate_without_a_name_asks_for_one(page: Any) -> None:
 
 
 def test_calibration_page_agreement_and_ceiling(page: Any, filled: FilledStore) -> None:
-    from evalharness.meta.records import ratings
+    from evalharness.ratings.records import ratings
 
     at = page("calibration")
     at.sidebar.selectbox[1].set_value("groundedness")  # the annotate tests add another rubric

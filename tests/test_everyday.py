@@ -11,11 +11,11 @@ import pytest
 from evalharness import evaluate
 from evalharness.config import TaskSpec, load_task
 from evalharness.errors import ConfigError, DataError, ModelError
+from evalharness.items import build_items
 from evalharness.listing import metrics_table
 from evalharness.models.hf import HFModel
 from evalharness.models.scripted import ScriptedModel
 from evalharness.progress import LogProgress, duration
-from evalharness.samples import build_items
 from evalharness.store import open_store
 from evalharness.usage import TaskUsage, run_usage
 from evalharness.views import leaderboard

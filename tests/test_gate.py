@@ -13,8 +13,8 @@ import pytest
 
 from evalharness import evaluate
 from evalharness.errors import ConfigError
-from evalharness.gate import GateSpec, evaluate_gate, load_gate
-from evalharness.gate_report import junit_xml, markdown
+from evalharness.gate.render import junit_xml, markdown
+from evalharness.gate.rules import GateSpec, evaluate_gate, load_gate
 from evalharness.metrics import get_metric, paired_bootstrap
 from evalharness.models.scripted import ScriptedModel
 from evalharness.store import Run, Sample, open_store

@@ -7,12 +7,12 @@ from pathlib import Path
 import pytest
 
 from evalharness import api
-from evalharness.annotate import QueueItem, submit
 from evalharness.errors import ConfigError, DataError
 from evalharness.judges.rubric import load_rubric
-from evalharness.meta.records import RatedItem, add_items, ensure_annotator
 from evalharness.models.scripted import ScriptedModel
 from evalharness.preflight import redact_url
+from evalharness.ratings.desk import QueueItem, submit
+from evalharness.ratings.records import RatedItem, add_items, ensure_annotator
 from evalharness.store import open_store
 from tests.helpers import ECHO_TASK, free_port
 

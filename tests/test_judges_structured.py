@@ -115,7 +115,7 @@ def test_stored_distribution_equals_separate_loglikelihood_requests(embedded) ->
 def test_judge_model_options_come_from_task_judges_and_the_run() -> None:
     from evalharness.config import JudgeSpec, RunSpec
     from evalharness.judges.stored import as_model
-    from evalharness.runner import _judges
+    from evalharness.runner.plan import task_judges as _judges
 
     spec = JudgeSpec(rubric="summeval", model="openai:j", model_args={"base_url": "http://h:9/v1"})
     judge = as_model(spec.model, spec.model_args)

@@ -13,9 +13,10 @@ import sacrebleu
 from scipy import stats as sps
 
 from evalharness.errors import DataError
-from evalharness.meta.importers import IMPORTERS, import_dataset
-from evalharness.meta.ratings_file import export_csv, import_file
-from evalharness.meta.records import (
+from evalharness.meta.tables import llmbar_tables, pandalm_tables, unieval_tables, wmt_tables
+from evalharness.ratings.files import export_csv, import_file
+from evalharness.ratings.importers import IMPORTERS, import_dataset
+from evalharness.ratings.records import (
     HumanRating,
     RatedItem,
     add_items,
@@ -23,7 +24,6 @@ from evalharness.meta.records import (
     rating_history,
     ratings,
 )
-from evalharness.meta.tables import llmbar_tables, pandalm_tables, unieval_tables, wmt_tables
 from evalharness.store import Store, open_store
 from tests.helpers import DATA, data_lines, data_text, run_cli
 
@@ -43,7 +43,7 @@ def _count(frame: pd.DataFrame, **where: str) -> int:
 
 
 def test_row_counts_match_the_source_notes(store: Store) -> None:
-    from evalharness.meta.records import datasets
+    from evalharness.ratings.records import datasets
 
     assert datasets(store) == {
         "summeval": 1600,
@@ -155,7 +155,7 @@ def test_file_import_export_round_trip(tmp_path: Path, db_url: str) -> None:
     cols = ["item_id", "annotator", "annotator_kind", "rubric", "criterion", "score", "label"]
     a, b = ratings(s)[cols], ratings(back)[cols]
     pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True))
-    from evalharness.meta.records import items
+    from evalharness.ratings.records import items
 
     refs = items(back).set_index("id")["reference"].to_dict()
     assert refs == {"q1": ["a", "b"], "q2": "plain text"}

@@ -14,6 +14,7 @@ import pytest
 from evalharness import evaluate
 from evalharness.config import load_task
 from evalharness.errors import ConfigError, DataError
+from evalharness.items import build_items
 from evalharness.metrics import METRICS
 from evalharness.metrics.base import Outcome
 from evalharness.rag.corpus import chunk_words, load_corpus
@@ -25,7 +26,6 @@ from evalharness.rag.retrievers import (
     embedding_model_dir,
     rrf,
 )
-from evalharness.samples import build_items
 from evalharness.store import open_store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -289,7 +289,7 @@ def test_items_carry_hits_and_the_override_switches_retrieval_off(tmp_path: Path
 
 def test_rag_imports_stay_light() -> None:
     code = (
-        "import sys, evalharness.samples, evalharness.runner, evalharness.rag.pipeline\n"
+        "import sys, evalharness.items, evalharness.runner.orchestrate, evalharness.rag.pipeline\n"
         "print([m for m in ('bm25s', 'sentence_transformers', 'torch') if m in sys.modules])"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -10,7 +10,7 @@ import pytest
 from evalharness import evaluate, resume
 from evalharness.models.scripted import ScriptedModel
 from evalharness.report import write_report
-from evalharness.runner import RunOptions, execute, start_run
+from evalharness.runner.orchestrate import RunOptions, execute, start_run
 from evalharness.store import open_store
 from tests.helpers import run_cli
 
@@ -180,7 +180,7 @@ def test_run_config_file(tmp_path: Path, db_url: str) -> None:
 
 
 def test_printed_results_show_a_dash_where_nothing_was_averaged(capsys) -> None:
-    from evalharness.cli import print_results
+    from evalharness.cli.run import print_results
 
     ok = {"value": 0.5, "ci_low": 0.25, "ci_high": 0.75, "n": 4, "n_failed": 1}
     empty = {"value": float("nan"), "ci_low": float("nan"), "ci_high": float("nan")}

@@ -12,8 +12,8 @@ from evalharness.api import evaluate
 from evalharness.catalog import resolve_tasks
 from evalharness.config import load_task
 from evalharness.errors import ConfigError
-from evalharness.runner import load_specs
-from evalharness.samples import build_items
+from evalharness.items import build_items
+from evalharness.runner.plan import load_specs
 from evalharness.shots import with_num_fewshot
 from evalharness.store import open_store
 from tests.helpers import data_lines

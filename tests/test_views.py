@@ -1,4 +1,4 @@
-"""The app's data functions on their own (``evalharness.views``, ``evalharness.annotate``)."""
+"""The app's data functions on their own (``evalharness.views``, ``evalharness.ratings.desk``)."""
 
 from __future__ import annotations
 
@@ -8,10 +8,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from evalharness.annotate import Source, answer_value, queue, sample_item_id, submit
 from evalharness.errors import DataError
 from evalharness.judges.rubric import load_rubric
-from evalharness.meta.records import RatedItem, add_items, add_rating, ratings
+from evalharness.ratings.desk import Source, answer_value, queue, sample_item_id, submit
+from evalharness.ratings.records import RatedItem, add_items, add_rating, ratings
 from evalharness.store import AggregateRow, Run, Sample, open_store
 from evalharness.views import filter_samples, flipped, leaderboard, matrix, shown, trend
 from evalharness.views.calibration import calibration_curve, confusion_table

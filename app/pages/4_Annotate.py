@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import streamlit as st
 
-from evalharness.annotate import progress, queue, sources, submit
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.rubric import Criterion, load_rubric, rubric_files
-from evalharness.meta.records import annotators
+from evalharness.ratings.desk import progress, queue, sources, submit
+from evalharness.ratings.records import annotators
 from evalharness.views.ui import literal, page, query_param, store
 
 NEW = "(new annotator)"

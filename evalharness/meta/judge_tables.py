@@ -21,8 +21,8 @@ import numpy as np
 from evalharness.meta import pairwise
 from evalharness.meta.agreement import agreement
 from evalharness.meta.calibration import calibrate as calibrate_scores
-from evalharness.meta.records import items, ratings
 from evalharness.meta.statistics import Stat
+from evalharness.ratings.records import items, ratings
 from evalharness.store import Store
 
 

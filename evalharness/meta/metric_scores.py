@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from evalharness.meta.records import (
+from evalharness.ratings.records import (
     NewRating,
     add_ratings,
     ensure_annotator,

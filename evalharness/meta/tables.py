@@ -32,9 +32,9 @@ from evalharness.meta import pairwise
 from evalharness.meta.agreement import summary_level, system_level
 from evalharness.meta.judge_tables import Table, jsonable, judge_tables, scoped_ratings
 from evalharness.meta.metric_scores import metric_scores, system_corpus_scores
-from evalharness.meta.records import datasets, items
 from evalharness.meta.statistics import BATCH_CORRELATIONS, CORRELATION_FNS, ci
 from evalharness.meta.statistics import percentile_interval as interval
+from evalharness.ratings.records import datasets, items
 from evalharness.store import Store
 
 ROUGE = ("rouge1", "rouge2", "rougeLsum")  # rougeLsum: ROUGE-1.5.5's summary-level ROUGE-L
@@ -250,7 +250,7 @@ def calibrate(
 ) -> dict[str, Any]:
     """Import ``dataset`` if needed, then its standard tables and any other judge's tables."""
     from evalharness.errors import DataError
-    from evalharness.meta.importers import IMPORTERS, import_dataset
+    from evalharness.ratings.importers import IMPORTERS, import_dataset
 
     if dataset not in DATASET_TABLES and dataset not in datasets(store):
         known = sorted(set(DATASET_TABLES) | set(datasets(store)))

@@ -1,7 +1,7 @@
 """Retrieval for a task's rows: one batched search before any prompt is rendered.
 
 ``retrieve_for_items`` renders each row's query, looks all of them up in one ``search`` call and
-evaluates the gold passage ids; ``samples.build_items`` puts the hits into each row's template
+evaluates the gold passage ids; ``items.build_items`` puts the hits into each row's template
 context under ``rag.passages_field`` and keeps them on the item, and the runner stores them with
 the sample (``rag_record``).
 """
@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from jinja2 import TemplateError
 
 from evalharness.errors import ConfigError, DataError
-from evalharness.prompts import evaluate, render
+from evalharness.prompts import field_value, render
 from evalharness.rag.corpus import Corpus, load_corpus
 from evalharness.rag.retrievers import RETRIEVER_NAMES, Hit, Retriever, build_retriever
 
@@ -90,7 +90,7 @@ def _row_value(task_file: Path | str, field: str, i: int, fn: Any, *args: Any) -
 def _gold(rag: RagSpec, task_file: Path | str, i: int, row: dict[str, Any]) -> tuple[str, ...]:
     if not rag.gold:
         return ()
-    value = _row_value(task_file, "rag.gold", i, evaluate, rag.gold, row)
+    value = _row_value(task_file, "rag.gold", i, field_value, rag.gold, row)
     if isinstance(value, str | int):
         return (str(value),)
     if isinstance(value, list | tuple) and value:

@@ -26,7 +26,7 @@ from evalharness.meta.bias import (
 )
 from evalharness.meta.calibration import confusion, fit_isotonic
 from evalharness.meta.pairwise import accuracy, majority_label, rater_kappa, swap
-from evalharness.meta.records import RatedItem, items, ratings
+from evalharness.ratings.records import RatedItem, items, ratings
 from evalharness.store import Store
 
 PAIR_COLUMNS = [

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pandas as pd
 from sqlalchemy import select
 
-from evalharness.compare import compare_runs
+from evalharness.gate.compare import compare_runs
 from evalharness.store import Sample, Store
 from evalharness.views.samples import _text, preview, score_names
 

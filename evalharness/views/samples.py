@@ -172,7 +172,7 @@ def human_scores(store: Store, run_id: str) -> pd.DataFrame:
     """Latest human ratings of this run's samples: task, idx, rubric, criterion, score, label."""
     columns = ["task", "idx", "rubric", "criterion", "annotator", "score", "label"]
     try:
-        from evalharness.meta.records import RatedItem, ratings
+        from evalharness.ratings.records import RatedItem, ratings
     except ImportError:
         return pd.DataFrame(columns=columns)
     with store.session() as s:

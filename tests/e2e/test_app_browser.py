@@ -129,7 +129,7 @@ def test_hostile_output_is_inert_text_in_the_browser(
 def test_annotator_rating_reaches_the_database(
     app: tuple[str, FilledStore], browser: object
 ) -> None:
-    from evalharness.meta.records import ratings
+    from evalharness.ratings.records import ratings
 
     url, filled = app
     page = _open(browser, f"{url}/Annotate?annotator=erin&rubric=groundedness")

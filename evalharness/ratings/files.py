@@ -33,9 +33,9 @@ from pathlib import Path
 from typing import Any
 
 from evalharness.errors import DataError
-from evalharness.meta.importers import ImportResult
-from evalharness.meta.rating_checks import check_on_rubric
-from evalharness.meta.records import (
+from evalharness.ratings.checks import check_on_rubric
+from evalharness.ratings.importers import ImportResult
+from evalharness.ratings.records import (
     ANNOTATOR_KINDS,
     NewRating,
     RatedItem,

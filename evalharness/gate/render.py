@@ -7,7 +7,7 @@ import math
 import re
 import xml.etree.ElementTree as ET
 
-from evalharness.gate import GateReport, Verdict
+from evalharness.gate.rules import GateReport, Verdict
 
 MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")

@@ -14,16 +14,9 @@ from typing import Annotated
 
 import typer
 
+from evalharness.cli.options import DbOption
 from evalharness.errors import ConfigError
 from evalharness.resources import bundled
-
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)"
-    ),
-]
-
 
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 

@@ -27,7 +27,7 @@ from sqlalchemy.exc import IntegrityError
 
 from evalharness.errors import DataError
 from evalharness.judges.rubric import Criterion, Rubric
-from evalharness.meta.records import (
+from evalharness.ratings.records import (
     Annotator,
     HumanRating,
     NewRating,

@@ -1,46 +1,16 @@
-"""The ``evalharness`` command line. User errors print one message and exit 2; no tracebacks."""
+"""The ``run``, ``finalize``, ``list`` and ``report`` commands; ``register(app)`` adds them."""
 
 from __future__ import annotations
 
 import json
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from evalharness.errors import ConfigError, EvalHarnessError
-
-app = typer.Typer(add_completion=False, pretty_exceptions_enable=False, no_args_is_help=True)
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)"
-    ),
-]
-
-
-def _show_version(value: bool) -> None:
-    if value:
-        from evalharness import __version__
-
-        typer.echo(f"evalharness {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def _options(
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_show_version, is_eager=True, help="print the version"),
-    ] = False,
-) -> None:
-    """Evaluate language models: every sample stored, every aggregate with a CI."""
-
-
-def _split(values: list[str] | None) -> list[str]:
-    return [part.strip() for value in values or [] for part in value.split(",") if part.strip()]
+from evalharness.cli.options import DbOption, split
+from evalharness.errors import ConfigError
 
 
 def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
@@ -62,7 +32,6 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
             typer.echo(f"{task:<{tw}} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
 
 
-@app.command()
 def run(
     config: Annotated[
         Path | None, typer.Argument(help="run config YAML (model, tasks, limit, tags)")
@@ -167,12 +136,12 @@ def run(
                 options[key] = value
         result = api.evaluate(
             model or spec.model,
-            _split(tasks) or list(spec.tasks),
+            split(tasks) or list(spec.tasks),
             limit=limit or spec.limit,
             db=db,
             model_args=options,
             on_start=_announce,
-            tags=_split(tag) or list(spec.tags),
+            tags=split(tag) or list(spec.tags),
             sampling={**spec.sampling, **parse_overrides(sampling or "")},
             cache=cache,
             chunk_size=chunk_size,
@@ -208,7 +177,6 @@ def _announce(run: Any, store: Any) -> None:
     typer.echo(f"run {run.id} · model {run.model} · store {url}")
 
 
-@app.command()
 def finalize(
     run_id: Annotated[str, typer.Argument(help="a run filled by --shard processes")],
     db: DbOption = None,
@@ -234,7 +202,6 @@ class Listing(StrEnum):
     rubrics = "rubrics"
 
 
-@app.command("list")
 def list_(what: Listing, db: DbOption = None) -> None:
     """List the tasks, the stored runs, the metrics or the rubrics."""
     if what is not Listing.tasks:
@@ -259,7 +226,6 @@ def list_(what: Listing, db: DbOption = None) -> None:
             typer.echo(f"{name:<16} {spec.output_type:<16} {', '.join(scores)}")
 
 
-@app.command("report")
 def report_(
     run_id: str,
     db: DbOption = None,
@@ -273,51 +239,9 @@ def report_(
         typer.echo(f"wrote {path}")
 
 
-# Commands that live beside the modules they drive; each module adds its own to the app.
-from evalharness.app_cli import register as register_app  # noqa: E402
-from evalharness.gate_cli import register as register_gate  # noqa: E402
-from evalharness.judges.cli import register as register_judges  # noqa: E402
-from evalharness.meta.cli import register as register_meta  # noqa: E402
-
-for register in (register_gate, register_judges, register_meta, register_app):
-    register(app)
-
-
-def _click_errors() -> tuple[type[Exception], type[Exception], type[Exception]]:
-    """(ClickException, UsageError, NoArgsIsHelpError) of the click that Typer uses."""
-    try:  # Typer vendors click since 0.20
-        from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-    except ImportError:
-        from click.exceptions import ClickException, NoArgsIsHelpError, UsageError
-    return ClickException, UsageError, NoArgsIsHelpError
-
-
-def main() -> None:
-    click_error, usage_error, no_args = _click_errors()
-    try:
-        code = app(standalone_mode=False)
-    except no_args as exc:  # help text, not an error line
-        typer.echo(exc.ctx.get_help() if exc.ctx else str(exc), err=True)
-        sys.exit(2)
-    except usage_error as exc:  # a bad option value: one line, not Typer's usage box
-        name = exc.ctx.command_path if exc.ctx else "evalharness"
-        typer.echo(f"error: {name}: {exc.format_message()}", err=True)
-        sys.exit(2)
-    except click_error as exc:  # any other click error (an unreadable file argument...)
-        typer.echo(f"error: {exc.format_message()}", err=True)
-        sys.exit(exc.exit_code)
-    except typer.Abort:  # Ctrl-C: as click itself reports it
-        typer.echo("Aborted!", err=True)
-        sys.exit(1)
-    except EvalHarnessError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except OSError as exc:  # unreadable config, unwritable output: the user's to fix
-        typer.echo(f"error: {ConfigError(exc)}", err=True)
-        sys.exit(2)
-    if isinstance(code, int) and code:
-        sys.exit(code)
-
-
-if __name__ == "__main__":
-    main()
+def register(app: typer.Typer) -> None:
+    """Add ``run``, ``finalize``, ``list`` and ``report`` to the ``evalharness`` app."""
+    app.command("run")(run)
+    app.command("finalize")(finalize)
+    app.command("list")(list_)
+    app.command("report")(report_)

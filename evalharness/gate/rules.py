@@ -21,8 +21,8 @@ from typing import Literal
 import numpy as np
 from pydantic import Field, ValidationInfo, field_validator, model_validator
 
-from evalharness.compare import drop_test, paired_rows
 from evalharness.errors import ConfigError, StoreError
+from evalharness.gate.compare import drop_test, paired_rows
 from evalharness.metrics import METRICS, get_metric, summarize
 from evalharness.specs import Spec, parse_spec, read_yaml
 from evalharness.store import Run, Sample, Store, runs_with_tag

@@ -11,7 +11,7 @@ from jinja2 import TemplateError
 from evalharness.config import TaskSpec
 from evalharness.data import FewShotSampler, Row, load_rows
 from evalharness.errors import ConfigError, DataError
-from evalharness.prompts import build_prompt, evaluate, render
+from evalharness.prompts import build_prompt, field_value, render
 from evalharness.rag.pipeline import Retrieval, context_rows, retrieve_for_items
 from evalharness.rag.retrievers import Hit
 from evalharness.requests import Prompt
@@ -139,19 +139,19 @@ def _item(spec: TaskSpec, idx: int, row: Row, sampler: FewShotSampler | None) ->
         separator=spec.fewshot.separator if spec.fewshot else "\n\n",
     )
     if spec.output_type == "generate":
-        refs = _get("references", evaluate, spec.references, row) if spec.references else ()
+        refs = _get("references", field_value, spec.references, row) if spec.references else ()
         refs = (refs,) if isinstance(refs, str) else tuple(str(r) for r in _a_list(refs))
         if not refs and spec.metrics:
             raise _FieldError("references", "no reference")
-        followups = _get("followups", evaluate, spec.followups, row) if spec.followups else ()
+        followups = _get("followups", field_value, spec.followups, row) if spec.followups else ()
         if isinstance(followups, str):
             raise _FieldError("followups", f"expected a list of turns, got {followups!r}")
         followups = tuple(str(turn) for turn in _a_list(followups, "followups"))
         return Item(idx, row, prompt=prompt, references=refs, followups=followups)
-    choices = _get("choices", evaluate, spec.choices, row)
+    choices = _get("choices", field_value, spec.choices, row)
     if not isinstance(choices, list | tuple) or not choices:
         raise _FieldError("choices", f"expected a non-empty list, got {choices!r}")
-    gold = _get("gold", lambda: int(evaluate(spec.gold, row)))
+    gold = _get("gold", lambda: int(field_value(spec.gold, row)))
     if not 0 <= gold < len(choices):
         raise _FieldError("gold", f"index {gold} outside the {len(choices)} choices")
     return Item(idx, row, prompt=prompt, choices=tuple(str(c) for c in choices), gold=gold)

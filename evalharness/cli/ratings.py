@@ -11,14 +11,9 @@ from typing import Annotated
 
 import typer
 
+from evalharness.cli.options import DbOption
 from evalharness.errors import ConfigError
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)"
-    ),
-]
 DataDirOption = Annotated[
     Path | None,
     typer.Option(help="folder holding the data sets (default: the sets bundled with evalharness)"),
@@ -33,7 +28,7 @@ ratings_app = typer.Typer(
 IMPORT_HELP = """Import ratings from FILE (CSV or JSONL, one rating per row) or a bundled set.
 
 \b
-FILE columns (see evalharness/meta/ratings_file.py):
+FILE columns (see evalharness/ratings/files.py):
   required: item_id, annotator, criterion, and score and/or label
   rating:   rubric (default "default"), comment, annotator_kind
             (human | judge | metric; default human), annotator_name
@@ -61,8 +56,8 @@ def import_(
     data_dir: DataDirOption = None,
     db: DbOption = None,
 ) -> None:
-    from evalharness.meta.importers import import_dataset
-    from evalharness.meta.ratings_file import import_file
+    from evalharness.ratings.files import import_file
+    from evalharness.ratings.importers import import_dataset
     from evalharness.store import open_store
 
     if file is None and dataset is None:
@@ -88,7 +83,7 @@ def export(
     db: DbOption = None,
 ) -> None:
     """Export ratings with their items to CSV, in the columns that `ratings import` reads."""
-    from evalharness.meta.ratings_file import export_csv
+    from evalharness.ratings.files import export_csv
     from evalharness.store import open_store
 
     n = export_csv(open_store(db), out, dataset, all_versions)

@@ -12,12 +12,8 @@ from typing import Annotated, Any
 
 import typer
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)"
-    ),
-]
+from evalharness.cli.options import DbOption
+
 JudgeModel = Annotated[
     str, typer.Option("--judge-model", help="judge model spec: embedded | hf:<path-or-id> | ...")
 ]

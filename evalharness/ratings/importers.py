@@ -33,7 +33,13 @@ from typing import Any
 
 from evalharness.errors import DataError
 from evalharness.meta.pairwise import TIE, UNPARSEABLE, normalize_verdict
-from evalharness.meta.records import NewRating, RatedItem, add_items, add_ratings, ensure_annotator
+from evalharness.ratings.records import (
+    NewRating,
+    RatedItem,
+    add_items,
+    add_ratings,
+    ensure_annotator,
+)
 from evalharness.resources import bundled, read_data_text
 from evalharness.store import Store
 

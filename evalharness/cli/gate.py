@@ -14,12 +14,7 @@ from typing import Annotated, Any
 
 import typer
 
-DbOption = Annotated[
-    str | None,
-    typer.Option(
-        "--db", help="SQLAlchemy URL (default: $EVALHARNESS_DB or sqlite:///evalharness.db)"
-    ),
-]
+from evalharness.cli.options import DbOption
 
 
 def _write(path: Path, text: str) -> None:
@@ -43,8 +38,8 @@ def gate(
     db: DbOption = None,
 ) -> None:
     """Check a run against a gate file. Exit 0: all rules pass, 1: a rule failed, 2: error."""
-    from evalharness import gate_report
-    from evalharness.gate import evaluate_gate, load_gate
+    from evalharness.gate import render as gate_report
+    from evalharness.gate.rules import evaluate_gate, load_gate
     from evalharness.store import open_store
 
     spec = load_gate(gate_file)
@@ -72,8 +67,8 @@ def compare(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON")] = None,
 ) -> None:
     """Compare two runs on the samples they share: per task and metric, paired 95% CI and p."""
-    from evalharness.compare import compare_runs
-    from evalharness.gate_report import num
+    from evalharness.gate.compare import compare_runs
+    from evalharness.gate.render import num
     from evalharness.store import open_store
 
     rows = compare_runs(open_store(db), run_a, run_b)
