@@ -97,6 +97,7 @@ class HFModel:
         self.grammar_engine = grammar  # json_schema requests: see hf_grammar.py
         self._grammar: Any = None
         self.name = name or f"hf:{path}" + (f"@{revision}" if revision else "")
+        self.fingerprint = self.name  # the path and revision are its whole identity
         check_local(path)
         try:  # transformers raises OSError, ValueError, KeyError, ImportError... on bad input
             self.tokenizer = AutoTokenizer.from_pretrained(path, revision=revision)

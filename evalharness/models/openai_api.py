@@ -135,6 +135,7 @@ class OpenAIModel:
         port = url.port or (443 if url.scheme == "https" else 80)
         self.model = model
         self.name = f"openai:{model}@{url.host}:{port}"
+        self.fingerprint = self.name  # nothing stronger is known about a remote model
         self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
         self.timeout_s = float(timeout_s)
