@@ -85,7 +85,7 @@ class CachedModel:
         self.cache = cache
         self.name = model.name
         self.capabilities = model.capabilities
-        self.identity = getattr(model, "fingerprint", None) or model.name
+        self.fingerprint = self.identity = model.fingerprint  # the cache key; still a Model
         self.hits = 0
         self.misses = 0
 

@@ -40,9 +40,8 @@ class _Replica:
     def __init__(self, ref: ModelRef) -> None:
         self.model = ref.load()
 
-    def identity(self) -> tuple[str, frozenset[str], str | None, int]:
-        fingerprint = getattr(self.model, "fingerprint", None)
-        return self.model.name, self.model.capabilities, fingerprint, os.getpid()
+    def identity(self) -> tuple[str, frozenset[str], str, int]:
+        return self.model.name, self.model.capabilities, self.model.fingerprint, os.getpid()
 
     def call(self, method: str, requests: list[Any]) -> list[Any]:
         return getattr(self.model, method)(requests)
@@ -80,9 +79,7 @@ class RayPoolModel:
             identities = ray.get([r.identity.remote() for r in self.replicas])
         except ray.exceptions.RayError as exc:
             raise ModelError(f"model {ref.spec!r} failed to load on a Ray replica: {exc}") from None
-        self.name, self.capabilities, fingerprint, _ = identities[0]
-        if fingerprint is not None:
-            self.fingerprint = fingerprint
+        self.name, self.capabilities, self.fingerprint, _ = identities[0]
         self.pids = [pid for *_, pid in identities]  # lets a test kill a replica's process
 
     def _map(self, method: str, requests: list[T]) -> list[Any]:

@@ -1,7 +1,8 @@
 """Pure helpers for the transformers backend: token bookkeeping, batching, padding, stop strings.
 
-Kept apart from ``hf.py`` so the index arithmetic that must match lm-evaluation-harness (pair
-encoding, rolling windows) can be read and tested without loading a model.
+Kept apart from the model (``hf.py``, ``hf_generation.py``, ``hf_scoring.py``) so the index
+arithmetic that must match lm-evaluation-harness (pair encoding, rolling windows) can be read
+and tested without loading a model.
 """
 
 from __future__ import annotations

@@ -5,6 +5,9 @@ Spec ``openai:<model>``; chat prompts go to ``/v1/chat/completions``, string pro
 and retries (see ``http_retry``); a request that still fails comes back as a result with
 ``error`` set, which the runner stores as a failed sample. The API key is read from the
 environment variable named by ``api_key_env`` at each call and is never stored or logged.
+Options are checked in ``openai_options``, request bodies built in ``openai_requests``, replies
+read in ``openai_scoring`` and ``json_schema`` forms chosen in ``openai_structured``; this
+module holds the model: which jobs to send, and the results made from their replies.
 
 Log-likelihoods (``logprobs=True``) need a server that echoes prompt log-probabilities from
 ``/v1/completions`` with ``echo: true, logprobs: 1`` (llama.cpp, vLLM; not chat-only hosted
@@ -22,32 +25,26 @@ no BOS token (SmolLM2), a server bug no client can undo. Example::
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
-import re
 import time
 from typing import Any
 
-import httpx
-
 from evalharness.errors import ConfigError, ModelError
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING
-from evalharness.models.http_retry import (
-    AttemptError,
-    Job,
-    Reply,
-    RetryPolicy,
-    run_sync,
-    send_all,
+from evalharness.models.http_retry import Job, Reply, RetryPolicy, run_sync, send_all
+from evalharness.models.openai_options import (
+    check_api_key_env,
+    check_base_url,
+    check_flags,
+    check_number,
+    check_prices,
 )
-from evalharness.models.openai_scoring import (
-    assemble_stream,
-    choice_texts,
-    continuation_score,
-    echoed_tokens,
-    rolling_score,
-    stream_has_content,
+from evalharness.models.openai_requests import (
+    IGNORES_N,
+    generate_job,
+    loglikelihood_job,
+    rolling_job,
 )
 from evalharness.models.openai_structured import (
     StructuredState,
@@ -55,7 +52,6 @@ from evalharness.models.openai_structured import (
     conforms,
     rejected,
 )
-from evalharness.models.openai_structured import apply as apply_schema
 from evalharness.requests import (
     GenerateRequest,
     Generation,
@@ -67,10 +63,6 @@ from evalharness.requests import (
     stream_seed,
 )
 
-DEFAULT_BASE_URL = "https://api.openai.com/v1"
-IGNORES_N = "the server ignores n"
-CHAT, COMPLETIONS = "chat/completions", "completions"
-_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 log = logging.getLogger(__name__)
 
 
@@ -107,34 +99,21 @@ class OpenAIModel:
         where = f"model openai:{model}"
         if not model:
             raise ConfigError("model spec 'openai:' needs a model name: openai:<model>")
-        if not isinstance(api_key_env, str) or not _ENV_NAME.fullmatch(api_key_env):
-            raise ConfigError(
-                f"{where}: api_key_env must be the NAME of an environment variable "
-                "(the key itself is read from the environment only)"
-            )
-        _check_number(where, "max_concurrency", max_concurrency, 1, integer=True)
-        _check_number(where, "timeout_s", timeout_s, 1e-3)
-        _check_number(where, "max_attempts", max_attempts, 1, integer=True)
-        _check_number(where, "backoff_s", backoff_s, 0.0)
+        check_api_key_env(where, api_key_env)
+        check_number(where, "max_concurrency", max_concurrency, 1, integer=True)
+        check_number(where, "timeout_s", timeout_s, 1e-3)
+        check_number(where, "max_attempts", max_attempts, 1, integer=True)
+        check_number(where, "backoff_s", backoff_s, 0.0)
         if deadline_s is not None:
-            _check_number(where, "deadline_s", deadline_s, 1e-3)
+            check_number(where, "deadline_s", deadline_s, 1e-3)
         self.deadline_s = None if deadline_s is None else float(deadline_s)
-        for option, value in (("logprobs", logprobs), ("stream", stream)):
-            if not isinstance(value, bool):
-                raise ConfigError(f"{where}: {option} must be true or false, got {value!r}")
-        if not isinstance(extra_sampling, bool):
-            raise ConfigError(f"{where}: extra_sampling must be true or false")
-        self.prices = _check_prices(where, prices)
+        check_flags(where, logprobs, stream, extra_sampling)
+        self.prices = check_prices(where, prices)
         mode = check_mode(where, structured_output)
-        url = httpx.URL(base_url or os.environ.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL)
-        if url.scheme not in ("http", "https") or not url.host:
-            raise ConfigError(f"{where}: base_url must be an http(s) URL, got {str(url)!r}")
-        if url.path in ("", "/"):
-            url = url.copy_with(path="/v1")
-        self.base_url = str(url.copy_with(query=None, fragment=None)).rstrip("/")
-        port = url.port or (443 if url.scheme == "https" else 80)
+        self.base_url, host, port = check_base_url(where, base_url)
         self.model = model
-        self.name = f"openai:{model}@{url.host}:{port}"
+        self.name = f"openai:{model}@{host}:{port}"
+        self.fingerprint = self.name  # nothing stronger is known about a remote model
         self.api_key_env = api_key_env
         self.max_concurrency = max_concurrency
         self.timeout_s = float(timeout_s)
@@ -229,47 +208,8 @@ class OpenAIModel:
     def _generate_job(
         self, request: GenerateRequest, n: int, seed: int | None, mode: str | None = None
     ) -> Job:
-        s = request.sampling
-        chat = not isinstance(request.prompt, str)
-        body: dict[str, Any] = {
-            "model": self.model,
-            "temperature": s.temperature,
-            "max_tokens": s.max_tokens,
-        }
-        body["messages" if chat else "prompt"] = list(request.prompt) if chat else request.prompt
-        if s.top_p is not None:
-            body["top_p"] = s.top_p
-        if s.stop:
-            body["stop"] = list(s.stop)
-        if seed is not None:
-            body["seed"] = seed
-        if n > 1:
-            body["n"] = n
-        if s.top_k is not None:
-            body["top_k"] = s.top_k
-        if self.stream:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        if s.json_schema is not None:
-            body = apply_schema(body, s.json_schema, mode or self.structured.mode, chat)
-
-        def parse(data: dict[str, Any]) -> tuple[str, ...]:
-            texts = choice_texts(data, chat)
-            if len(texts) == 1 and n > 1:
-                why = f"server returned 1 choice for n={n}: {IGNORES_N}"
-                raise AttemptError(why, retryable=False)
-            if len(texts) != n:
-                raise AttemptError(
-                    f"server returned {len(texts)} choice(s) for n={n} (does it support n?)",
-                    retryable=False,
-                )
-            return tuple(texts)
-
-        job = Job(CHAT if chat else COMPLETIONS, body, parse)
-        if self.stream:
-            job.assemble = functools.partial(assemble_stream, chat=chat)
-            job.has_content = stream_has_content
-        return job
+        mode = mode or self.structured.mode
+        return generate_job(self.model, request, n, seed, self.stream, mode)
 
     def _generation(self, request: GenerateRequest, replies: list[Reply]) -> Generation:
         """One Generation from the reply (or the n one-sample replies) of a request."""
@@ -316,14 +256,10 @@ class OpenAIModel:
                     f"{self.name}: request {i} has a chat context; /v1/completions scores text "
                     "only, so use a task with format: completion with this backend"
                 )
-        jobs = []
-        for r in requests:
-            context: str = r.context  # type: ignore[assignment]  # checked above
-
-            def parse(data: dict[str, Any], ctx: str = context, cont: str = r.continuation) -> Any:
-                return continuation_score(echoed_tokens(data, ctx + cont), len(ctx))
-
-            jobs.append(Job(COMPLETIONS, self._echo_body(context + r.continuation), parse))
+        jobs = [
+            loglikelihood_job(self.model, r.context, r.continuation)  # type: ignore[arg-type]
+            for r in requests  # every context is a string: checked above
+        ]
         out = []
         for reply in self._send(jobs):
             if reply.error is not None:
@@ -336,13 +272,7 @@ class OpenAIModel:
     def loglikelihood_rolling(self, requests: list[RollingRequest]) -> list[RollingResult]:
         """log P(text): the sum of every echoed token log-probability the server reports."""
         self._require(ROLLING)
-        jobs = []
-        for r in requests:
-
-            def parse(data: dict[str, Any], text: str = r.text) -> Any:
-                return rolling_score(echoed_tokens(data, text))
-
-            jobs.append(Job(COMPLETIONS, self._echo_body(r.text), parse))
+        jobs = [rolling_job(self.model, r.text) for r in requests]
         out = []
         for reply in self._send(jobs):
             if reply.error is not None:
@@ -366,17 +296,6 @@ class OpenAIModel:
                 f"{self.name} cannot score {capability}: enable the option logprobs: true if "
                 "the server returns prompt log-probabilities (echo with logprobs)"
             )
-
-    def _echo_body(self, prompt: str) -> dict[str, Any]:
-        # max_tokens 1, not 0: llama.cpp reads 0 as "until the context is full".
-        return {
-            "model": self.model,
-            "prompt": prompt,
-            "max_tokens": 1,
-            "temperature": 0.0,
-            "echo": True,
-            "logprobs": 1,
-        }
 
     # -- transport ------------------------------------------------------------------------
 
@@ -421,25 +340,3 @@ class OpenAIModel:
         prompt = int(usage.get("prompt_tokens") or 0) * prices.get("prompt", 0.0)
         completion = int(usage.get("completion_tokens") or 0) * prices.get("completion", 0.0)
         return (prompt + completion) / 1e6
-
-
-def _check_number(
-    where: str, option: str, value: Any, minimum: float, integer: bool = False
-) -> None:
-    kinds = (int,) if integer else (int, float)
-    if isinstance(value, bool) or not isinstance(value, kinds) or value < minimum:
-        kind = "an integer" if integer else "a number"
-        raise ConfigError(f"{where}: {option} must be {kind} >= {minimum}, got {value!r}")
-
-
-def _check_prices(where: str, prices: Any) -> dict[str, float] | None:
-    if prices is None:
-        return None
-    if not isinstance(prices, dict) or not set(prices) <= {"prompt", "completion"}:
-        raise ConfigError(
-            f"{where}: prices must be {{prompt: $ per 1M tokens, completion: $ per 1M tokens}}"
-        )
-    for key, value in prices.items():
-        if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-            raise ConfigError(f"{where}: prices.{key} must be a number >= 0, got {value!r}")
-    return {key: float(value) for key, value in prices.items()}
