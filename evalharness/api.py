@@ -10,7 +10,13 @@ from evalharness.cache import CachedModel, ResponseCache
 from evalharness.modelref import ModelRef
 from evalharness.models.base import Model
 from evalharness.runner.orchestrate import RunOptions, execute, finalize_run, start_run
-from evalharness.runner.plan import check_capabilities, check_judge_models, expand, load_specs
+from evalharness.runner.plan import (
+    build_all,
+    check_capabilities,
+    check_judge_models,
+    expand,
+    load_specs,
+)
 from evalharness.shards import Executor, Shard
 from evalharness.shots import with_num_fewshot
 from evalharness.store import Run, Store, open_store
@@ -74,8 +80,8 @@ def evaluate(
     store = open_store(db)
     backend = _load(ModelRef(model, model_args), executor) if isinstance(model, str) else model
     spec = model if isinstance(model, str) else backend.name
-    check_capabilities(backend, [(t, settings) for t, settings, _, _ in tasks])
-    prepared = preflight.build_all(tasks, limit)  # a bad row or template: no run is stored
+    check_capabilities(backend, tasks)
+    tasks = build_all(tasks, limit)  # a bad row or template: no run is stored
     config = {
         "model_args": preflight.redact_options(model_args),
         "sampling": options.sampling,
@@ -88,7 +94,7 @@ def evaluate(
     run = start_run(store, spec, backend, options, config, run_id=run_id)
     if on_start is not None:
         on_start(run, store)
-    results = execute(store, run, _cached(backend, cache), options, prepared)
+    results = execute(store, run, _cached(backend, cache), options, tasks)
     return {"run_id": run.id, "results": results, **run_record(store, run.id)}
 
 

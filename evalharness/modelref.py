@@ -11,7 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from evalharness.sampling import parse_overrides
+import yaml
+
+from evalharness.errors import ConfigError
 
 if TYPE_CHECKING:
     from evalharness.models.base import Model
@@ -48,3 +50,29 @@ class ModelRef:
     def with_options(self, **options: Any) -> ModelRef:
         """A copy whose options are these merged over the current ones."""
         return ModelRef(self.spec, {**self.options, **options})
+
+
+def parse_overrides(text: str, where: str = "--sampling") -> dict[str, Any]:
+    """``temperature=0.7,top_p=0.9,stop=["\\n"],temperature=[0,0.7]`` -> typed values (YAML)."""
+    parts, depth, current = [], 0, ""
+    for char in text:
+        if char in "[{":
+            depth += 1
+        elif char in "]}":
+            depth -= 1
+        if char == "," and depth == 0:
+            parts.append(current)
+            current = ""
+        else:
+            current += char
+    parts.append(current)
+    out: dict[str, Any] = {}
+    for part in filter(str.strip, parts):
+        key, sep, value = part.partition("=")
+        if not sep:
+            raise ConfigError(f"{where}: expected key=value, got {part.strip()!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value)
+        except yaml.YAMLError:
+            raise ConfigError(f"{where}: {key.strip()}: cannot read value {value!r}") from None
+    return out

@@ -1,6 +1,6 @@
 """Checks made before a run is stored: bad input fails with one line and leaves no trace.
 
-A run row is written only once every task's items are built (templates rendered, rows read),
+A run row is written only once every task's items are built (``runner.plan.build_all``),
 the task names are distinct, the model's options make sense and its credentials exist. Stored
 configs never hold credentials: a ``base_url`` with ``user:key@`` or ``?api_key=`` is redacted.
 """
@@ -83,8 +83,3 @@ def check_resumable(spec: str, options: dict[str, Any]) -> None:
         )
 
 
-def build_all(tasks: list[tuple[Any, dict[str, Any], Path, Path]], limit: int | None) -> dict:
-    """Every task's items, built before the run is stored (a bad row or template fails here)."""
-    from evalharness.items import build_items
-
-    return {spec.name: build_items(spec, base, path, limit) for spec, _, base, path in tasks}

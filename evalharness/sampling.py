@@ -9,49 +9,45 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+from dataclasses import dataclass
 from typing import Any
 
-import yaml
 from pydantic import ValidationError
 
 from evalharness.errors import ConfigError
-from evalharness.models import check_spec
+from evalharness.judges import judge_rubric
+from evalharness.judges.rubric import load_rubric
+from evalharness.modelref import ModelRef
 from evalharness.requests import Sampling
 
-RUN_KEYS = ("best_of_n", "selector", "selector_model")  # the runner's, not sent to backends
+# the runner's, not sent to backends
+RUN_KEYS = ("best_of_n", "selector", "selector_model", "selector_model_args")
 SELECTORS = ("logprob", "judge:<rubric>")
 
 
-def parse_overrides(text: str, where: str = "--sampling") -> dict[str, Any]:
-    """``temperature=0.7,top_p=0.9,stop=["\\n"],temperature=[0,0.7]`` -> typed values (YAML)."""
-    parts, depth, current = [], 0, ""
-    for char in text:
-        if char in "[{":
-            depth += 1
-        elif char in "]}":
-            depth -= 1
-        if char == "," and depth == 0:
-            parts.append(current)
-            current = ""
-        else:
-            current += char
-    parts.append(current)
-    out: dict[str, Any] = {}
-    for part in filter(str.strip, parts):
-        key, sep, value = part.partition("=")
-        if not sep:
-            raise ConfigError(f"{where}: expected key=value, got {part.strip()!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value)
-        except yaml.YAMLError:
-            raise ConfigError(f"{where}: {key.strip()}: cannot read value {value!r}") from None
-    return out
+@dataclass(frozen=True)
+class BestOfN:
+    """Best-of-N: ``n`` candidates per item, the one ``selector`` prefers kept.
+
+    ``logprob``: the highest mean token log-likelihood under the evaluated model.
+    ``judge:<rubric>``: the rubric judge's favourite, judged by ``selector_model``, else the
+    run's judge model, else the evaluated model itself."""
+
+    n: int
+    selector: str = "logprob"
+    selector_model: ModelRef | None = None
+
+    @property
+    def rubric(self) -> str | None:
+        return judge_rubric(self.selector)
+
+
 
 
 def variants(
     generation: Sampling, overrides: dict[str, Any], where: str = "sampling"
-) -> list[tuple[str, Sampling, dict[str, Any]]]:
-    """(name suffix, sampling, run-level settings) per sweep point; suffix '' without a sweep."""
+) -> list[tuple[str, Sampling, BestOfN | None]]:
+    """(name suffix, sampling, best-of-N) per sweep point; suffix '' without a sweep."""
     swept = {k: v for k, v in overrides.items() if isinstance(v, list) and k != "stop"}
     fixed = {k: v for k, v in overrides.items() if k not in swept}
     out = []
@@ -60,17 +56,9 @@ def variants(
         settings = {**fixed, **point}
         run_level = {k: settings.pop(k) for k in RUN_KEYS if k in settings}
         merged = {**dataclasses.asdict(generation), **settings}
-        if "best_of_n" in run_level:
-            best = run_level["best_of_n"]
-            if not isinstance(best, int) or best < 1:
-                raise ConfigError(f"{where}: best_of_n: expected a positive integer, got {best!r}")
-            merged["n"] = best
-            _check_selector(run_level.setdefault("selector", "logprob"), where)
-            if "selector_model" in run_level:
-                try:
-                    check_spec(str(run_level["selector_model"]))
-                except ConfigError as exc:
-                    raise ConfigError(f"{where}: selector_model: {exc}") from None
+        best = best_of_n(run_level, where)
+        if best is not None:
+            merged["n"] = best.n
         try:
             sampling = Sampling(**merged)
         except ValidationError as exc:
@@ -79,18 +67,41 @@ def variants(
             )
             raise ConfigError(f"{where}: {problems}") from None
         suffix = ",".join(f"{k}={v}" for k, v in point.items())
-        out.append((f"[{suffix}]" if suffix else "", sampling, run_level))
+        out.append((f"[{suffix}]" if suffix else "", sampling, best))
     return out
+
+
+def best_of_n(settings: dict[str, Any], where: str) -> BestOfN | None:
+    """The checked best-of-N of the run-level settings (``best_of_n=4,selector=…``), if any."""
+    if "best_of_n" not in settings:
+        for key in RUN_KEYS[1:]:
+            if key in settings:
+                raise ConfigError(f"{where}: {key}: only with best_of_n")
+        return None
+    n = settings["best_of_n"]
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1:
+        raise ConfigError(f"{where}: best_of_n: expected a positive integer, got {n!r}")
+    selector = settings.get("selector", "logprob")
+    _check_selector(selector, where)
+    model = None
+    if "selector_model" in settings:
+        args = settings.get("selector_model_args") or {}
+        if not isinstance(args, dict):
+            raise ConfigError(f"{where}: selector_model_args: expected a mapping, got {args!r}")
+        try:
+            model = ModelRef(str(settings["selector_model"]), args).check()
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: selector_model: {exc}") from None
+    return BestOfN(n, selector, model)
 
 
 def _check_selector(selector: object, where: str) -> None:
     if selector == "logprob":
         return
-    if isinstance(selector, str) and selector.startswith("judge:"):
-        from evalharness.judges.stored import as_rubric  # lazy: judges import the config
-
+    rubric = judge_rubric(selector) if isinstance(selector, str) else None
+    if rubric is not None:
         try:  # an unknown rubric fails here, not mid-run
-            as_rubric(selector.removeprefix("judge:"))
+            load_rubric(rubric)
         except ConfigError as exc:
             raise ConfigError(f"{where}: selector: {exc}") from None
         return

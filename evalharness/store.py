@@ -159,9 +159,15 @@ class Store:
 
     # aggregates
     def set_aggregates(self, run_id: str, task: str, rows: list[AggregateRow]) -> None:
+        """Replace the task's rows of the metrics in ``rows``; its other rows (a judge's) stay."""
+        metrics = [row.metric for row in rows]
         with self.session() as s, s.begin():
             s.execute(
-                delete(AggregateRow).where(AggregateRow.run_id == run_id, AggregateRow.task == task)
+                delete(AggregateRow).where(
+                    AggregateRow.run_id == run_id,
+                    AggregateRow.task == task,
+                    AggregateRow.metric.in_(metrics),
+                )
             )
             s.add_all(rows)
 

@@ -11,9 +11,9 @@ import pytest
 from evalharness import evaluate
 from evalharness.cache import CachedModel, ResponseCache
 from evalharness.errors import ConfigError
+from evalharness.modelref import parse_overrides
 from evalharness.models.scripted import ScriptedModel
 from evalharness.requests import GenerateRequest, Sampling
-from evalharness.sampling import parse_overrides
 from evalharness.store import open_store
 from tests.helpers import run_cli
 
@@ -160,3 +160,33 @@ def test_best_of_n_selects_by_mean_token_loglikelihood(tmp_path: Path, db_url: s
     assert best["results"]["echo"]["exact_match"]["value"] == 1.0
     sample = open_store(db_url).samples(best["run_id"])[0]
     assert sample.result["texts"] == ["nope", "w0", "never"] and sample.result["selected"] == 1
+
+
+def test_best_of_n_judge_selector_is_loaded_once_with_its_options(
+    tmp_path: Path, db_url: str
+) -> None:
+    """``selector_model`` and ``selector_model_args`` name the judge that picks (a ModelRef):
+    it is built with those options, and the evaluated model is not asked to judge."""
+    from evalharness.requests import Generation
+
+    asked_evaluated: list = []
+
+    class Candidates(ScriptedModel):
+        def generate(self, requests):
+            asked_evaluated.extend(requests)
+            return [Generation(texts=("a", "w0", "b")[: r.sampling.n]) for r in requests]
+
+    log = tmp_path / "judge.jsonl"
+    task = _task(tmp_path, n=1)
+    sampling = {
+        "best_of_n": 3,
+        "temperature": 0.8,
+        "selector": "judge:pairwise_preference",
+        "selector_model": "scripted",
+        "selector_model_args": {"log_path": str(log), "default": "not a verdict"},
+    }
+    out = evaluate(Candidates(), [str(task)], db=db_url, sampling=sampling, cache=False)
+    assert out["results"]["echo"]["exact_match"]["n"] == 1
+    assert len(asked_evaluated) == 1  # the generation only: the evaluated model never judged
+    judged = log.read_text(encoding="utf-8")
+    assert "w0" in judged  # the selector model, built with its log_path, saw the candidates

@@ -191,3 +191,22 @@ def test_printed_results_show_a_dash_where_nothing_was_averaged(capsys) -> None:
     assert lines[3].split() == ["t", "acc", "0.5", "[0.25,", "0.75]", "4", "1"]
     assert lines[4].split() == ["t", "judge:mtbench_single.rating", "—", "—", "0", "5"]
     assert "nan" not in lines[4]
+
+
+def test_storing_aggregates_replaces_only_the_metrics_written(db_url: str) -> None:
+    """A task's metric rows and its judge rows are written apart; neither erases the other,
+    whatever order they come in."""
+    from evalharness.store import AggregateRow, Run
+
+    store = open_store(db_url)
+    store.add_run(Run(id="r", model="scripted"))
+
+    def row(metric: str, value: float) -> AggregateRow:
+        return AggregateRow(run_id="r", task="t", metric=metric, value=value, ci_low=value,
+                            ci_high=value, n=1, n_failed=0)  # fmt: skip
+
+    store.set_aggregates("r", "t", [row("judge:summeval.coherence", 3.0)])
+    store.set_aggregates("r", "t", [row("exact_match", 0.5), row("bleu", 10.0)])
+    store.set_aggregates("r", "t", [row("exact_match", 0.75)])
+    stored = {a.metric: a.value for a in store.aggregates("r")}
+    assert stored == {"judge:summeval.coherence": 3.0, "exact_match": 0.75, "bleu": 10.0}

@@ -107,9 +107,8 @@ def run(
     from evalharness import api
     from evalharness.config import RunSpec, load_run_spec
     from evalharness.listing import usage_lines
-    from evalharness.modelref import parse_model_args
+    from evalharness.modelref import parse_model_args, parse_overrides
     from evalharness.report import write_report
-    from evalharness.sampling import parse_overrides
     from evalharness.shards import Executor, Shard
     from evalharness.store import open_store
     from evalharness.usage import all_failed

@@ -27,9 +27,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from evalharness.judges import JUDGE_PREFIX
 from evalharness.store import AggregateRow, Base, Store, now
-
-JUDGE_PREFIX = "judge:"  # aggregate rows written by judge_task: judge:<rubric>.<criterion>
 
 
 class Judgment(Base):

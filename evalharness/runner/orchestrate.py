@@ -6,8 +6,7 @@ A run is resumable: items whose sample rows are already stored are not sent agai
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from pathlib import Path
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from evalharness.aggregates import aggregate_groups, store_aggregates
@@ -16,9 +15,16 @@ from evalharness.errors import StoreError
 from evalharness.items import Item, build_items
 from evalharness.leases import acquire
 from evalharness.metrics import get_metric
+from evalharness.modelref import ModelRef
 from evalharness.models.base import Model
 from evalharness.progress import progress
-from evalharness.runner.plan import check_capabilities, expand, load_specs, task_judges
+from evalharness.runner.plan import (
+    PlannedTask,
+    check_capabilities,
+    expand,
+    load_specs,
+    task_judges,
+)
 from evalharness.runner.provenance import git_revision, new_run_id, versions
 from evalharness.runner.responders import RESPONDERS, score
 from evalharness.shards import Shard, check_joinable
@@ -85,59 +91,59 @@ def start_run(
     return stored
 
 
+def plan(options: RunOptions) -> list[PlannedTask]:
+    """The run's tasks as its options ask for them (task files read and checked here)."""
+    specs = with_num_fewshot(load_specs(options.tasks), options.num_fewshot)
+    return expand(specs, options.sampling)
+
+
 def execute(
     store: Store,
     run: Run,
     model: Model,
     options: RunOptions,
-    prepared: dict[str, list[Item]] | None = None,
+    tasks: list[PlannedTask] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run (or resume) every task of ``run``; returns {task: {metric: aggregate dict}}.
 
-    ``prepared``: items already built per task (``preflight.build_all``), reused as they are.
+    ``tasks``: the run's tasks as ``plan`` and ``preflight.build_all`` made them (the specs
+    read once, the items built); a resume plans them from the stored options.
     """
-    tasks = expand(
-        with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling
-    )
-    check_capabilities(model, [(spec, settings) for spec, settings, _, _ in tasks])
+    tasks = plan(options) if tasks is None else tasks
+    check_capabilities(model, tasks)
     scope = f"shard:{options.shard}" if options.shard else "run"
     lease = acquire(store, run.id, scope)  # a second process on these items is refused here
     try:
-        return _execute(store, run, model, options, tasks, prepared)
+        return _execute(store, run, model, options, tasks)
     finally:
         lease.release()
 
 
 def _execute(
-    store: Store,
-    run: Run,
-    model: Model,
-    options: RunOptions,
-    tasks: list[tuple[TaskSpec, dict[str, Any], Path, Path]],
-    prepared: dict[str, list[Item]] | None,
+    store: Store, run: Run, model: Model, options: RunOptions, tasks: list[PlannedTask]
 ) -> dict[str, dict[str, Any]]:
     started = time.perf_counter()
     if options.retry_failed:  # under the lease: no other process is writing this run
         forget_failed(store, run.id)
     store.update_run(run.id, status="running")
     planned: list[tuple[TaskSpec, int]] = []
+    selectors: dict[str, Model] = {}
     try:
-        for spec, settings, base, path in tasks:
-            if options.judge_model and str(settings.get("selector", "")).startswith("judge:"):
-                settings = {"selector_model": options.judge_model, **settings}
-            if prepared is not None and spec.name in prepared:
-                items = prepared[spec.name]
-            else:
-                items = build_items(spec, base, path, options.limit)
-            done = store.done_indices(run.id, spec.name)
+        for task in tasks:
+            items = task.items
+            if items is None:
+                items = build_items(task.spec, task.base, task.path, options.limit)
+            done = store.done_indices(run.id, task.spec.name)
             shard = options.shard
             pending = [
                 item
                 for item in items
                 if item.idx not in done and (shard is None or shard.owns(item.idx))
             ]
-            _run_items(store, run.id, spec, settings, model, pending, options)
-            planned.append((spec, len(items)))
+            if pending:
+                task = with_selector(task, options, selectors)
+            _run_items(store, run.id, task, model, pending, options)
+            planned.append((task.spec, len(items)))
         if options.shard is not None and missing(store, run.id, planned):
             return {}  # other shards still have items to do; the last one aggregates
         results = finish_tasks(store, run, [spec for spec, _ in planned], model, options)
@@ -149,6 +155,25 @@ def _execute(
         run.id, status="finished", finished_at=now(), duration_s=time.perf_counter() - started
     )
     return results
+
+
+def with_selector(
+    task: PlannedTask, options: RunOptions, loaded: dict[str, Model]
+) -> PlannedTask:
+    """The task with its best-of-N judge loaded (the selector model, else the run's judge
+    model; none: the evaluated model judges), each model once per run."""
+    best = task.best_of_n
+    if best is None or best.rubric is None:
+        return task
+    ref = best.selector_model
+    if ref is None and options.judge_model:
+        ref = ModelRef(options.judge_model, options.judge_model_args)
+    if ref is None:
+        return task
+    key = repr(ref)
+    if key not in loaded:
+        loaded[key] = ref.load()
+    return replace(task, selector=loaded[key])
 
 
 def missing(store: Store, run_id: str, planned: list[tuple[TaskSpec, int]]) -> dict[str, int]:
@@ -165,7 +190,7 @@ def finish_tasks(
     results: dict[str, dict[str, Any]] = {}
     for spec in specs:
         results[spec.name] = aggregate_task(store, run.id, spec)
-        if spec.judges:  # after aggregate_task, which replaces the task's aggregate rows
+        if spec.judges:
             from evalharness.judges.run import judge_task
 
             judges = task_judges(spec, options.judge_model, options.judge_model_args)
@@ -179,11 +204,10 @@ def finish_tasks(
 
 def finalize_run(store: Store, run: Run, options: RunOptions) -> dict[str, dict[str, Any]]:
     """Aggregate and judge a run whose shards have all finished; refuse while items are missing."""
-    tasks = expand(
-        with_num_fewshot(load_specs(options.tasks), options.num_fewshot), options.sampling
-    )
-    planned = [(spec, len(build_items(spec, base, path, options.limit)))
-               for spec, _, base, path in tasks]  # fmt: skip
+    planned = [
+        (task.spec, len(build_items(task.spec, task.base, task.path, options.limit)))
+        for task in plan(options)
+    ]
     gaps = missing(store, run.id, planned)
     if gaps:
         listed = ", ".join(f"{task}: {gap} missing" for task, gap in gaps.items())
@@ -207,17 +231,17 @@ def forget_failed(store: Store, run_id: str) -> int:
 def _run_items(
     store: Store,
     run_id: str,
-    spec: TaskSpec,
-    settings: dict[str, Any],
+    task: PlannedTask,
     model: Model,
     items: list[Item],
     options: RunOptions,
 ) -> None:
+    spec = task.spec
     metrics = [get_metric(name) for name in spec.metrics]
     with progress(len(items), spec.name, options.progress) as bar:
         for start in range(0, len(items), options.chunk_size):
             chunk = items[start : start + options.chunk_size]
-            pairs = RESPONDERS[spec.output_type](spec, settings, model, chunk)
+            pairs = RESPONDERS[spec.output_type](task, model, chunk)
             score(pairs, metrics)
             for sample, _ in pairs:
                 sample.run_id = run_id

@@ -3,18 +3,32 @@ variants, the judge models and the capabilities the model must offer."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from evalharness.catalog import resolve_tasks
 from evalharness.config import TaskSpec, load_task
 from evalharness.errors import ConfigError, ModelError
+from evalharness.items import Item, build_items
 from evalharness.models import check_spec
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
 from evalharness.preflight import check_unique_names
-from evalharness.sampling import variants
+from evalharness.sampling import BestOfN, variants
 
 NEEDS = {"generate": GENERATE, "multiple_choice": LOGLIKELIHOOD, "perplexity": ROLLING}
+
+
+@dataclass(frozen=True)
+class PlannedTask:
+    """One task of a run as it runs: a sweep gives one per point (``gsm8k[temperature=0.7]``)."""
+
+    spec: TaskSpec  # the run's sampling applied
+    base: Path  # the folder its relative data paths resolve against
+    path: Path  # its YAML file
+    best_of_n: BestOfN | None = None
+    items: list[Item] | None = None  # built before the run is stored (preflight), else when run
+    selector: Model | None = None  # best-of-N's judge model, loaded once when the task starts
 
 
 def load_specs(names: list[str]) -> list[tuple[TaskSpec, Path, Path]]:
@@ -29,16 +43,16 @@ def load_specs(names: list[str]) -> list[tuple[TaskSpec, Path, Path]]:
 
 def expand(
     tasks: list[tuple[TaskSpec, Path, Path]], overrides: dict[str, Any]
-) -> list[tuple[TaskSpec, dict[str, Any], Path, Path]]:
+) -> list[PlannedTask]:
     """Each task with its sampling settings applied; a sweep gives one named variant per point."""
     out = []
     for spec, base, path in tasks:
         if spec.output_type != "generate":
-            out.append((spec, {}, base, path))
+            out.append(PlannedTask(spec, base, path))
             continue
-        for suffix, sampling, settings in variants(spec.generation, overrides):
+        for suffix, sampling, best in variants(spec.generation, overrides):
             update = {"name": spec.name + suffix, "generation": sampling}
-            out.append((spec.model_copy(update=update), settings, base, path))
+            out.append(PlannedTask(spec.model_copy(update=update), base, path, best))
     return out
 
 
@@ -60,9 +74,10 @@ def check_judge_models(
                     raise ConfigError(f"{path}: judges.{i}.model: {exc}") from None
 
 
-def check_capabilities(model: Model, tasks: list[tuple[TaskSpec, dict[str, Any]]]) -> None:
-    for spec, settings in tasks:
-        by_logprob = settings.get("selector") == "logprob"
+def check_capabilities(model: Model, tasks: list[PlannedTask]) -> None:
+    for task in tasks:
+        spec = task.spec
+        by_logprob = task.best_of_n is not None and task.best_of_n.rubric is None
         needs = {NEEDS[spec.output_type]} | ({LOGLIKELIHOOD} if by_logprob else set())
         for need in sorted(needs - model.capabilities):
             why = "best-of-n selection by log-likelihood" if need != NEEDS[spec.output_type] else ""
@@ -83,3 +98,9 @@ def task_judges(
     for judge in spec.judges:
         by_rubric.setdefault(judge.rubric, judge.model_copy(update=update))
     return tuple(by_rubric.values())
+
+
+def build_all(tasks: list[PlannedTask], limit: int | None) -> list[PlannedTask]:
+    """Every task with its items, built before the run is stored (a bad row or template fails
+    here, and nothing is stored)."""
+    return [replace(t, items=build_items(t.spec, t.base, t.path, limit)) for t in tasks]

@@ -6,7 +6,6 @@ of each choice), ``perplexity`` (rolling log-likelihood); ``score`` adds the met
 
 from __future__ import annotations
 
-import functools
 import re
 from typing import Any
 
@@ -21,6 +20,7 @@ from evalharness.models.base import Model
 from evalharness.prompts import prompt_text
 from evalharness.rag.pipeline import rag_record
 from evalharness.requests import GenerateRequest, LoglikelihoodRequest, RollingRequest
+from evalharness.runner.plan import PlannedTask
 from evalharness.sampling import mean_logprob_choice
 from evalharness.store import Sample
 
@@ -32,8 +32,9 @@ def _base_sample(spec: TaskSpec, item: Item, **fields: Any) -> Sample:
 
 
 def _generate(
-    spec: TaskSpec, settings: dict[str, Any], model: Model, items: list[Item]
+    task: PlannedTask, model: Model, items: list[Item]
 ) -> list[tuple[Sample, Outcome | None]]:
+    spec = task.spec
     seeded = spec.generation.seed is not None and not spec.generation.greedy
     requests = [
         GenerateRequest(item.prompt, spec.generation, item.idx if seeded else None)
@@ -44,7 +45,7 @@ def _generate(
         generations = converse(model, requests, [item.followups for item in items])
     else:
         generations = model.generate(requests)
-    chosen = _select_best(settings, model, items, generations) if "best_of_n" in settings else {}
+    chosen = _select_best(task, model, items, generations) if task.best_of_n else {}
     out = []
     for i, (item, gen) in enumerate(zip(items, generations, strict=True)):
         text = gen.texts[chosen.get(i, 0)] if gen.texts else None
@@ -85,25 +86,18 @@ def _meta(gen: Any) -> dict[str, Any]:
 
 
 def _select_best(
-    settings: dict[str, Any], model: Model, items: list[Item], generations: list[Any]
+    task: PlannedTask, model: Model, items: list[Item], generations: list[Any]
 ) -> dict[int, int]:
-    """Best-of-N: per item without error, the index of the candidate the selector prefers.
-
-    ``logprob``: the highest mean token log-likelihood under the evaluated model.
-    ``judge:<rubric>``: the rubric judge's favourite (``judges.run.select_best``), judged by
-    ``selector_model``, else the run's judge model, else the evaluated model itself; the judge
-    never sees the reference.
-    """
+    """Best-of-N (``sampling.BestOfN``): per item without error, the index of the candidate the
+    selector prefers. A judge selector (``judges.run.select_best``) never sees the reference;
+    it is ``task.selector``, else the evaluated model itself."""
     ok = [i for i, gen in enumerate(generations) if gen.error is None]
-    selector = settings.get("selector", "logprob")
-    if selector.startswith("judge:"):
+    rubric = task.best_of_n.rubric if task.best_of_n else None
+    if rubric is not None:
         from evalharness.judges.run import select_best
 
-        judge = settings.get("selector_model")
         groups = [(prompt_text(items[i].prompt), generations[i].texts) for i in ok]
-        picks = select_best(
-            groups, selector.removeprefix("judge:"), _judge_model(judge) if judge else model
-        )
+        picks = select_best(groups, rubric, task.selector or model)
         return dict(zip(ok, picks, strict=True))
     asks = [
         LoglikelihoodRequest(items[i].prompt, text) for i in ok for text in generations[i].texts
@@ -118,17 +112,10 @@ def _select_best(
     return chosen
 
 
-@functools.lru_cache(maxsize=2)
-def _judge_model(spec: str) -> Model:
-    """A selector's judge model, loaded once per process rather than once per chunk."""
-    from evalharness.models import load_model
-
-    return load_model(spec)
-
-
 def _multiple_choice(
-    spec: TaskSpec, settings: dict[str, Any], model: Model, items: list[Item]
+    task: PlannedTask, model: Model, items: list[Item]
 ) -> list[tuple[Sample, Outcome | None]]:
+    spec = task.spec
     requests = [
         LoglikelihoodRequest(item.prompt, spec.target_delimiter + choice)
         for item in items
@@ -169,8 +156,9 @@ def _multiple_choice(
 
 
 def _perplexity(
-    spec: TaskSpec, settings: dict[str, Any], model: Model, items: list[Item]
+    task: PlannedTask, model: Model, items: list[Item]
 ) -> list[tuple[Sample, Outcome | None]]:
+    spec = task.spec
     results = model.loglikelihood_rolling([RollingRequest(item.text) for item in items])
     out = []
     for item, res in zip(items, results, strict=True):
