@@ -249,7 +249,7 @@ def finish_tasks(
     for spec in specs:
         results[spec.name] = aggregate_task(store, run.id, spec)
         if spec.judges:  # after aggregate_task, which replaces the task's aggregate rows
-            from evalharness.judges.run import judge_task
+            from evalharness.judges.task import judge_task
 
             judges = _judges(spec, options.judge_model, options.judge_model_args)
             models = {run.model: model} if model is not None else {}
@@ -382,14 +382,14 @@ def _select_best(
     """Best-of-N: per item without error, the index of the candidate the selector prefers.
 
     ``logprob``: the highest mean token log-likelihood under the evaluated model.
-    ``judge:<rubric>``: the rubric judge's favourite (``judges.run.select_best``), judged by
-    ``selector_model``, else the run's judge model, else the evaluated model itself; the judge
-    never sees the reference.
+    ``judge:<rubric>``: the rubric judge's favourite (``judges.best_of_n.select_best``),
+    judged by ``selector_model``, else the run's judge model, else the evaluated model itself;
+    the judge never sees the reference.
     """
     ok = [i for i, gen in enumerate(generations) if gen.error is None]
     selector = settings.get("selector", "logprob")
     if selector.startswith("judge:"):
-        from evalharness.judges.run import select_best
+        from evalharness.judges.best_of_n import select_best
 
         judge = settings.get("selector_model")
         groups = [(prompt_text(items[i].prompt), generations[i].texts) for i in ok]
