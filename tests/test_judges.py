@@ -16,13 +16,15 @@ import pytest
 from evalharness import evaluate
 from evalharness.config import JudgeSpec, load_task
 from evalharness.errors import ConfigError
+from evalharness.judges.best_of_n import select_best_of_n
 from evalharness.judges.judge import Judge, Subject, combine_values
 from evalharness.judges.parse import ParseError, parse_judgment, validate_judgment
 from evalharness.judges.records import judgments
 from evalharness.judges.render import answer_format, reask_prompt, render_prompt
 from evalharness.judges.rubric import load_rubric, rubric_files
-from evalharness.judges.run import compare_pairwise, judge_run, judge_task, select_best_of_n
+from evalharness.judges.run import compare_pairwise, judge_run
 from evalharness.judges.stored import subject_of
+from evalharness.judges.task import judge_task
 from evalharness.models.scripted import ScriptedModel
 from evalharness.prompts import prompt_text
 from evalharness.requests import GenerateRequest, Generation

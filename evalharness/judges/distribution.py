@@ -25,8 +25,8 @@ from typing import TYPE_CHECKING, Any
 from evalharness.requests import LoglikelihoodRequest
 
 if TYPE_CHECKING:
-    from evalharness.judges.judge import Verdict
     from evalharness.judges.rubric import Rubric
+    from evalharness.judges.verdict import Verdict
     from evalharness.models.base import Model
 
 

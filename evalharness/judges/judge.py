@@ -30,54 +30,19 @@ from evalharness.judges.parse import CriterionResult, ParseError, parse_judgment
 from evalharness.judges.render import Subject, reask_prompt, render_prompt
 from evalharness.judges.rubric import Criterion, Rubric
 from evalharness.judges.schema import schema_text, verdict_schema
+from evalharness.judges.verdict import PairVerdict, Verdict, Winner
 from evalharness.models.base import Model
 from evalharness.requests import GenerateRequest, Generation, Message, Sampling
 
 Combine = Literal["mean", "majority"]
-Winner = Literal["a", "b", "tie"]
 COMBINE: tuple[Combine, ...] = ("mean", "majority")
 _SWAP: dict[str, Winner] = {"a": "b", "b": "a", "tie": "tie"}
 
-__all__ = ["Judge", "PairVerdict", "Subject", "Verdict", "combine_values", "winner_of"]
+__all__ = ["Judge", "Subject", "combine_values", "winner_of"]
 
 
 # A server refusing a request longer than its context (llama.cpp, vLLM and OpenAI wordings).
 CONTEXT_FULL = re.compile(r"maximum context length|context length exceeded|context window", re.I)
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """One judged prompt after re-asks; ``results`` is None when no sample parsed."""
-
-    prompt: tuple[Message, ...]
-    results: dict[str, CriterionResult] | None
-    raws: tuple[str, ...]  # the final reply of each of the n samples
-    samples: tuple[dict[str, CriterionResult] | None, ...]  # each sample, parsed or None
-    errors: tuple[str | None, ...]  # each sample's last parse error
-    attempts: tuple[int, ...]  # generate rounds each sample took
-    replies: tuple[tuple[str, ...], ...] = ()  # every reply of each sample, re-asks included
-    reference_shown: bool = False
-    structured: str | None = None  # how the schema was enforced (backend's meta), None: not sent
-    # criterion -> {scale value: probability} (G-Eval; judges/distribution.py), when scored
-    distributions: dict[str, dict[str, float]] | None = None
-
-    @property
-    def parsed(self) -> bool:
-        return self.results is not None
-
-    @property
-    def mode(self) -> str:
-        return "reference_guided" if self.reference_shown else "pointwise"
-
-
-@dataclass(frozen=True)
-class PairVerdict:
-    """Both orders of one pair; ``winners[c]`` is 'a', 'b', 'tie', or None when unparsed."""
-
-    ab: Verdict  # subject.output shown as A
-    ba: Verdict  # subject.output shown as B
-    winners: dict[str, Winner | None]
-    consistent: dict[str, bool | None]  # both orders agree (None when either is unparsed)
 
 
 @dataclass

@@ -18,10 +18,11 @@ from jinja2 import TemplateError
 
 from evalharness.errors import ConfigError
 from evalharness.judges.distribution import summary as distribution_summary
-from evalharness.judges.judge import Combine, Verdict, combine_values, winner_of
+from evalharness.judges.judge import Combine, combine_values, winner_of
 from evalharness.judges.records import Judgment
 from evalharness.judges.render import Subject
 from evalharness.judges.rubric import Rubric, load_rubric
+from evalharness.judges.verdict import Verdict
 from evalharness.metrics.base import Metric
 from evalharness.metrics.stats import summarize
 from evalharness.models.base import Model

@@ -84,6 +84,36 @@ def judge_tables(
     isotonic calibration; labels give 3-way accuracy (ties explicit) and Cohen's kappa.
     """
     humans = scoped_ratings(store, dataset, limit, rubric=rubric, kind="human")
+    judged = judge_side(store, dataset, limit, rubric, judges, judge_scores, exclude)
+    if judged.empty or humans.empty:
+        return []
+    meta = items(store, dataset).set_index("id")
+    numeric, calib, labels = empty_tables(dataset)
+    for (annotator, judge_rubric, criterion), block in judged.groupby(
+        ["annotator", "rubric", "criterion"]
+    ):
+        side = humans[humans["criterion"] == criterion]
+        if side.empty:
+            continue
+        row = f"{annotator} [{judge_rubric}]"
+        if side["label"].isna().all():  # numeric human scores; unparseable judge rows drop
+            add_numeric(numeric, calib, row, criterion, block, side, meta, n_boot, seed)
+        else:
+            add_labels(labels, row, criterion, block, side, n_boot, seed)
+    return [t for t in (numeric, calib, labels) if t.entries]
+
+
+def judge_side(
+    store: Store,
+    dataset: str,
+    limit: int | None,
+    rubric: str | None,
+    judges: Any,
+    judge_scores: Any,
+    exclude: Any,
+) -> Any:
+    """The judges' ratings: ``judge_scores`` with its optional columns filled, or the store's
+    ratings by annotators of kind ``judge`` (only ``judges`` if given); never ``exclude``."""
     if judge_scores is None:
         judged = scoped_ratings(store, dataset, limit, rubric=rubric, kind="judge")
         if judges is not None:
@@ -93,10 +123,11 @@ def judge_tables(
         for column, default in (("rubric", "judge"), ("label", None), ("score", math.nan)):
             if column not in judged:
                 judged[column] = default
-    judged = judged[~judged["annotator"].isin(list(exclude))]
-    if judged.empty or humans.empty:
-        return []
-    meta = items(store, dataset).set_index("id")
+    return judged[~judged["annotator"].isin(list(exclude))]
+
+
+def empty_tables(dataset: str) -> tuple[Table, Table, Table]:
+    """The numeric (agreement), calibration and label tables of ``dataset``, still empty."""
     numeric = Table(f"{dataset}: judges vs humans (item level unless stated)", "item")
     calib = Table(
         f"{dataset}: judges after isotonic calibration (5-fold, out of fold)",
@@ -108,53 +139,63 @@ def judge_tables(
         "pairwise",
         note="3-way accuracy, ties explicit; unparseable = wrong; CI: items",
     )
-    for (annotator, judge_rubric, criterion), block in judged.groupby(
-        ["annotator", "rubric", "criterion"]
-    ):
-        side = humans[humans["criterion"] == criterion]
-        if side.empty:
-            continue
-        row = f"{annotator} [{judge_rubric}]"
-        if side["label"].isna().all():  # numeric human scores; unparseable judge rows drop
-            judge = block.groupby("item_id")["score"].last().dropna()
-            human = side.groupby("item_id")["score"].mean()
-            human = human.loc[human.index.intersection(judge.index)]
-            judge = judge.reindex(human.index)
-            info = meta.loc[human.index]
-            groups = info["group_id"] if info["group_id"].duplicated().any() else None
-            n_sys = info["system_id"].nunique()
-            systems = info["system_id"] if n_sys >= 3 and n_sys < len(info) else None
-            result = agreement(judge.to_numpy(), human.to_numpy(), groups, systems, n_boot, seed)
-            for level, stats in result.items():
-                numeric.add(row, criterion if level == "item" else f"{criterion} ({level})", stats)
-            if judge.notna().sum() >= 10:
-                folds_by = groups if groups is not None and groups.nunique() >= 5 else None
-                cal = calibrate_scores(
-                    judge.to_numpy(), human.to_numpy(), groups=folds_by, n_boot=n_boot, seed=seed
-                )
-                calib.add(
-                    row,
-                    criterion,
-                    {
-                        **cal["agreement"]["item"],
-                        "mae": cal["mae"],
-                        "mae_baseline": cal["mae_baseline"],
-                    },
-                    ("pearson", "spearman", "mae", "mae_baseline"),
-                )
-        else:
-            votes = side.pivot_table(
-                index="item_id", columns="annotator", values="label", aggfunc="last"
-            )
-            gold = pd_series(
-                pairwise.majority_label(votes.to_numpy(dtype=object).tolist()), votes.index
-            )
-            gold = gold.loc[gold.index.intersection(block["item_id"])]
-            verdict = block.groupby("item_id")["label"].last().reindex(gold.index)
-            stats = pairwise.accuracy(list(verdict), list(gold), n_boot, seed)
-            stats["cohen_kappa"] = pairwise.rater_kappa(list(verdict), list(gold), n_boot, seed)
-            labels.add(row, criterion, stats)
-    return [t for t in (numeric, calib, labels) if t.entries]
+    return numeric, calib, labels
+
+
+def add_numeric(
+    numeric: Table,
+    calib: Table,
+    row: str,
+    criterion: str,
+    block: Any,
+    side: Any,
+    meta: Any,
+    n_boot: int,
+    seed: int,
+) -> None:
+    """One judge's numeric scores of ``criterion`` against the human mean per item: agreement
+    (summary / system level too where items share groups / systems) and, from 10 scored items,
+    out-of-fold isotonic calibration."""
+    judge = block.groupby("item_id")["score"].last().dropna()
+    human = side.groupby("item_id")["score"].mean()
+    human = human.loc[human.index.intersection(judge.index)]
+    judge = judge.reindex(human.index)
+    info = meta.loc[human.index]
+    groups = info["group_id"] if info["group_id"].duplicated().any() else None
+    n_sys = info["system_id"].nunique()
+    systems = info["system_id"] if n_sys >= 3 and n_sys < len(info) else None
+    result = agreement(judge.to_numpy(), human.to_numpy(), groups, systems, n_boot, seed)
+    for level, stats in result.items():
+        numeric.add(row, criterion if level == "item" else f"{criterion} ({level})", stats)
+    if judge.notna().sum() >= 10:
+        folds_by = groups if groups is not None and groups.nunique() >= 5 else None
+        cal = calibrate_scores(
+            judge.to_numpy(), human.to_numpy(), groups=folds_by, n_boot=n_boot, seed=seed
+        )
+        calib.add(
+            row,
+            criterion,
+            {
+                **cal["agreement"]["item"],
+                "mae": cal["mae"],
+                "mae_baseline": cal["mae_baseline"],
+            },
+            ("pearson", "spearman", "mae", "mae_baseline"),
+        )
+
+
+def add_labels(
+    labels: Table, row: str, criterion: str, block: Any, side: Any, n_boot: int, seed: int
+) -> None:
+    """One judge's labels of ``criterion`` against the human majority label per item: 3-way
+    accuracy (ties explicit) and Cohen's kappa."""
+    votes = side.pivot_table(index="item_id", columns="annotator", values="label", aggfunc="last")
+    gold = pd_series(pairwise.majority_label(votes.to_numpy(dtype=object).tolist()), votes.index)
+    gold = gold.loc[gold.index.intersection(block["item_id"])]
+    verdict = block.groupby("item_id")["label"].last().reindex(gold.index)
+    stats = pairwise.accuracy(list(verdict), list(gold), n_boot, seed)
+    stats["cohen_kappa"] = pairwise.rater_kappa(list(verdict), list(gold), n_boot, seed)
+    labels.add(row, criterion, stats)
 
 
 def pd_series(values: list[Any], index: Any) -> Any:

@@ -191,7 +191,7 @@ def finish_tasks(
     for spec in specs:
         results[spec.name] = aggregate_task(store, run.id, spec)
         if spec.judges:
-            from evalharness.judges.run import judge_task
+            from evalharness.judges.task import judge_task
 
             judges = task_judges(spec, options.judge_model, options.judge_model_args)
             models = {run.model: model} if model is not None else {}

@@ -89,12 +89,12 @@ def _select_best(
     task: PlannedTask, model: Model, items: list[Item], generations: list[Any]
 ) -> dict[int, int]:
     """Best-of-N (``sampling.BestOfN``): per item without error, the index of the candidate the
-    selector prefers. A judge selector (``judges.run.select_best``) never sees the reference;
+    selector prefers. A judge selector (``judges.best_of_n.select_best``) never sees the reference;
     it is ``task.selector``, else the evaluated model itself."""
     ok = [i for i, gen in enumerate(generations) if gen.error is None]
     rubric = task.best_of_n.rubric if task.best_of_n else None
     if rubric is not None:
-        from evalharness.judges.run import select_best
+        from evalharness.judges.best_of_n import select_best
 
         groups = [(prompt_text(items[i].prompt), generations[i].texts) for i in ok]
         picks = select_best(groups, rubric, task.selector or model)
