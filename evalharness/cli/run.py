@@ -12,6 +12,65 @@ import typer
 from evalharness.cli.options import DbOption, split
 from evalharness.errors import ConfigError
 
+# The options of ``run``, one name each so that its signature reads as a list.
+_Config = Annotated[Path | None, typer.Argument(help="run config YAML (model, tasks, limit, tags)")]
+_Model = Annotated[
+    str | None, typer.Option(help="embedded | hf:<path-or-id> | openai:<model> | scripted")
+]
+_ModelArgs = Annotated[
+    str | None,
+    typer.Option(
+        "--model-args",
+        help="model options k=v,... (e.g. batch_size=4,device=cpu), over the run file's",
+    ),
+]
+_Tasks = Annotated[list[str] | None, typer.Option(help="task names, comma-separated, or 'all'")]
+_Limit = Annotated[int | None, typer.Option(min=1, help="at most N rows per task")]
+_JsonOut = Annotated[Path | None, typer.Option("--json", help="write results as JSON here")]
+_BatchSize = Annotated[int | None, typer.Option(min=1)]
+_Device = Annotated[str | None, typer.Option(help="auto | cpu | cuda")]
+_Dtype = Annotated[str | None, typer.Option(help="auto | float32 | bfloat16 | float16")]
+_MaxLength = Annotated[int | None, typer.Option(min=2, help="context window for scoring")]
+_Tag = Annotated[list[str] | None, typer.Option(help="tag the run (repeatable)")]
+_Sampling = Annotated[
+    str | None,
+    typer.Option(help="e.g. temperature=0.7,top_p=0.9,seed=1; a [list] sweeps; best_of_n=4"),
+]
+_Cache = Annotated[bool, typer.Option(help="reuse identical earlier responses")]
+_ChunkSize = Annotated[
+    int, typer.Option(min=1, help="samples per model call, each stored as it ends")
+]
+_JudgeModel = Annotated[
+    str | None,
+    typer.Option(help="judge model spec for every task judge (overrides the task's)"),
+]
+_JudgeModelArgs = Annotated[
+    str | None,
+    typer.Option(help="the judge model's backend options, k=v,... like --model-args"),
+]
+_NumFewshot = Annotated[
+    int | None, typer.Option(min=0, help="shots for every task (default: each task's own)")
+]
+_Resume = Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")]
+_RetryFailed = Annotated[
+    bool, typer.Option(help="with --resume: send the samples that failed again")
+]
+_RunId = Annotated[
+    str | None, typer.Option(help="with --shard: the run id every shard of one run shares")
+]
+_Shard = Annotated[
+    str | None,
+    typer.Option(help="I/N: run only items with index % N == I of the run --run-id"),
+]
+_Executor = Annotated[
+    str, typer.Option(help="local (this process) or ray (one model replica per actor)")
+]
+_Replicas = Annotated[int, typer.Option(help="with --executor ray: model replicas")]
+_RayAddress = Annotated[
+    str | None, typer.Option(help="with --executor ray: a cluster (default $RAY_ADDRESS)")
+]
+_Report = Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")]
+
 
 def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
     """One line per metric; a metric with nothing to average (n = 0) shows — for value and CI."""
@@ -33,72 +92,32 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
 
 
 def run(
-    config: Annotated[
-        Path | None, typer.Argument(help="run config YAML (model, tasks, limit, tags)")
-    ] = None,
-    model: Annotated[
-        str | None, typer.Option(help="embedded | hf:<path-or-id> | openai:<model> | scripted")
-    ] = None,
-    model_args: Annotated[
-        str | None,
-        typer.Option(
-            "--model-args",
-            help="model options k=v,... (e.g. batch_size=4,device=cpu), over the run file's",
-        ),
-    ] = None,
-    tasks: Annotated[
-        list[str] | None, typer.Option(help="task names, comma-separated, or 'all'")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(min=1, help="at most N rows per task")] = None,
+    config: _Config = None,
+    model: _Model = None,
+    model_args: _ModelArgs = None,
+    tasks: _Tasks = None,
+    limit: _Limit = None,
     db: DbOption = None,
-    json_out: Annotated[
-        Path | None, typer.Option("--json", help="write results as JSON here")
-    ] = None,
-    batch_size: Annotated[int | None, typer.Option(min=1)] = None,
-    device: Annotated[str | None, typer.Option(help="auto | cpu | cuda")] = None,
-    dtype: Annotated[str | None, typer.Option(help="auto | float32 | bfloat16 | float16")] = None,
-    max_length: Annotated[
-        int | None, typer.Option(min=2, help="context window for scoring")
-    ] = None,
-    tag: Annotated[list[str] | None, typer.Option(help="tag the run (repeatable)")] = None,
-    sampling: Annotated[
-        str | None,
-        typer.Option(help="e.g. temperature=0.7,top_p=0.9,seed=1; a [list] sweeps; best_of_n=4"),
-    ] = None,
-    cache: Annotated[bool, typer.Option(help="reuse identical earlier responses")] = True,
-    chunk_size: Annotated[
-        int, typer.Option(min=1, help="samples per model call, each stored as it ends")
-    ] = 64,
-    judge_model: Annotated[
-        str | None,
-        typer.Option(help="judge model spec for every task judge (overrides the task's)"),
-    ] = None,
-    judge_model_args: Annotated[
-        str | None,
-        typer.Option(help="the judge model's backend options, k=v,... like --model-args"),
-    ] = None,
-    num_fewshot: Annotated[
-        int | None, typer.Option(min=0, help="shots for every task (default: each task's own)")
-    ] = None,
-    resume: Annotated[str | None, typer.Option(help="continue the stored run RUN_ID")] = None,
-    retry_failed: Annotated[
-        bool, typer.Option(help="with --resume: send the samples that failed again")
-    ] = False,
-    run_id: Annotated[
-        str | None, typer.Option(help="with --shard: the run id every shard of one run shares")
-    ] = None,
-    shard: Annotated[
-        str | None,
-        typer.Option(help="I/N: run only items with index % N == I of the run --run-id"),
-    ] = None,
-    executor: Annotated[
-        str, typer.Option(help="local (this process) or ray (one model replica per actor)")
-    ] = "local",
-    replicas: Annotated[int, typer.Option(help="with --executor ray: model replicas")] = 1,
-    ray_address: Annotated[
-        str | None, typer.Option(help="with --executor ray: a cluster (default $RAY_ADDRESS)")
-    ] = None,
-    report: Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards")] = True,
+    json_out: _JsonOut = None,
+    batch_size: _BatchSize = None,
+    device: _Device = None,
+    dtype: _Dtype = None,
+    max_length: _MaxLength = None,
+    tag: _Tag = None,
+    sampling: _Sampling = None,
+    cache: _Cache = True,
+    chunk_size: _ChunkSize = 64,
+    judge_model: _JudgeModel = None,
+    judge_model_args: _JudgeModelArgs = None,
+    num_fewshot: _NumFewshot = None,
+    resume: _Resume = None,
+    retry_failed: _RetryFailed = False,
+    run_id: _RunId = None,
+    shard: _Shard = None,
+    executor: _Executor = "local",
+    replicas: _Replicas = 1,
+    ray_address: _RayAddress = None,
+    report: _Report = True,
 ) -> None:
     """Evaluate a model on tasks; store every sample and print aggregates with 95% CIs.
 
@@ -106,12 +125,8 @@ def run(
     """
     from evalharness import api
     from evalharness.config import RunSpec, load_run_spec
-    from evalharness.listing import usage_lines
     from evalharness.modelref import parse_model_args, parse_overrides
-    from evalharness.report import write_report
     from evalharness.shards import Executor, Shard
-    from evalharness.store import open_store
-    from evalharness.usage import all_failed
 
     if retry_failed and not resume:
         raise ConfigError("--retry-failed: only with --resume RUN_ID")
@@ -124,15 +139,10 @@ def run(
         )
     else:
         spec = load_run_spec(config) if config else RunSpec()
+        flags = {"batch_size": batch_size, "device": device, "dtype": dtype}
+        flags["max_length"] = max_length
         options = {**spec.model_args, **parse_model_args(model_args)}
-        for key, value in (
-            ("batch_size", batch_size),
-            ("device", device),
-            ("dtype", dtype),
-            ("max_length", max_length),
-        ):
-            if value is not None:
-                options[key] = value
+        options.update({key: value for key, value in flags.items() if value is not None})
         result = api.evaluate(
             model or spec.model,
             split(tasks) or list(spec.tasks),
@@ -157,6 +167,17 @@ def run(
         if shard and not result["results"]:
             typer.echo(f"shard {shard} of run {run_id} done; the last shard to finish aggregates")
             return
+    _show(result, json_out, report, db)
+
+
+def _show(result: dict[str, Any], json_out: Path | None, report: bool, db: str | None) -> None:
+    """Results and usage on the terminal, the JSON and the report written; exit 3 when every
+    sample of some task failed."""
+    from evalharness.listing import usage_lines
+    from evalharness.report import write_report
+    from evalharness.store import open_store
+    from evalharness.usage import all_failed
+
     print_results(result["run_id"], result["results"])
     for line in usage_lines(result["usage"]):
         typer.echo(line)
