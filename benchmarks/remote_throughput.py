@@ -1,8 +1,8 @@
 """Throughput of the OpenAI-compatible backend against a server with a fixed latency.
 
-A loopback fake OpenAI API (``tests/faulty_proxy.py``, in its own process so it does not share
-this process's GIL) answers every request after ``--latency`` seconds. ``--requests`` generate
-requests go through ``OpenAIModel.generate`` at ``--concurrency``; the ideal rate is
+A loopback fake OpenAI API (``tests/support/faulty_proxy.py``, in its own process so it does
+not share this process's GIL) answers every request after ``--latency`` seconds. ``--requests``
+generate requests go through ``OpenAIModel.generate`` at ``--concurrency``; the ideal rate is
 concurrency / latency (160 req/s for 32 and 200 ms). Prints the achieved rate and its ratio
 to the ideal for each repeat; the target is >= 90%. A bare asyncio-socket client (no HTTP
 library, no retries) runs the same load first: on a shared machine its ratio is the ceiling
@@ -78,7 +78,7 @@ def main() -> None:
     args = parser.parse_args()
 
     server = subprocess.Popen(
-        [sys.executable, "-m", "tests.faulty_proxy", "--latency", str(args.latency)],
+        [sys.executable, "-m", "tests.support.faulty_proxy", "--latency", str(args.latency)],
         cwd=REPO,
         stdout=subprocess.PIPE,
         text=True,

@@ -31,7 +31,7 @@ def store_kind() -> str:
 
 @pytest.fixture(scope="session")
 def postgres_server():
-    from tests.pg_server import start_postgres
+    from tests.support.pg_server import start_postgres
 
     yield from start_postgres()
 

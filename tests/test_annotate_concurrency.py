@@ -19,8 +19,8 @@ from evalharness.models.scripted import ScriptedModel
 from evalharness.ratings.desk import Source, queue, submit
 from evalharness.ratings.records import HumanRating, RatedItem, ratings
 from evalharness.store import open_store
-from tests.helpers import ECHO_TASK
-from tests.pg_server import PgServer
+from tests.support.helpers import ECHO_TASK
+from tests.support.pg_server import PgServer
 
 ANNOTATORS = 10
 PER_ANNOTATOR = 50
@@ -84,5 +84,5 @@ def test_ten_annotators_sqlite(tmp_path: Path) -> None:
 
 
 def test_ten_annotators_postgresql(postgres_server: PgServer, tmp_path: Path) -> None:
-    """A real PostgreSQL server on 127.0.0.1 (``tests/pg_server.py``), a fresh database."""
+    """A real PostgreSQL server on 127.0.0.1 (``tests/support/pg_server.py``), a fresh database."""
     _run_annotators(postgres_server.fresh_database(), tmp_path)

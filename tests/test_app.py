@@ -19,7 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from evalharness.gate.compare import compare_runs
 from evalharness.store import open_store
-from tests.app_store import (
+from tests.support.app_store import (
     HOSTILE,
     HOSTILE_MODEL,
     RATIONALE,
@@ -322,7 +322,7 @@ def test_hostile_text_is_shown_literally(page: Any, filled: FilledStore, name: s
 
 
 def test_app_command_rejects_a_bad_store_before_starting() -> None:
-    from tests.helpers import run_cli
+    from tests.support.helpers import run_cli
 
     out = run_cli("app", "--db", "nosuchdialect://x", "--port", "1")
     assert out.returncode == 2 and "cannot open store" in out.stderr, out.stderr

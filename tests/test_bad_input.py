@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from evalharness.store import open_store
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 
 TASK = """\
 name: {name}

@@ -15,7 +15,7 @@ from evalharness.modelref import parse_overrides
 from evalharness.models.scripted import ScriptedModel
 from evalharness.requests import GenerateRequest, Sampling
 from evalharness.store import open_store
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 
 TASK = """\
 name: echo

@@ -19,7 +19,7 @@ from evalharness.progress import LogProgress, duration
 from evalharness.store import open_store
 from evalharness.usage import TaskUsage, run_usage
 from evalharness.views import leaderboard
-from tests.helpers import ECHO_TASK, free_port, run_cli
+from tests.support.helpers import ECHO_TASK, free_port, run_cli
 
 FEWSHOT_TASK = """\
 name: shots

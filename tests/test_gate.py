@@ -18,7 +18,7 @@ from evalharness.gate.rules import GateSpec, evaluate_gate, load_gate
 from evalharness.metrics import get_metric, paired_bootstrap
 from evalharness.models.scripted import ScriptedModel
 from evalharness.store import Run, Sample, open_store
-from tests.helpers import REPO, run_cli
+from tests.support.helpers import REPO, run_cli
 
 STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
 

@@ -14,7 +14,7 @@ from evalharness.preflight import redact_url
 from evalharness.ratings.desk import QueueItem, submit
 from evalharness.ratings.records import RatedItem, add_items, ensure_annotator
 from evalharness.store import open_store
-from tests.helpers import ECHO_TASK, free_port
+from tests.support.helpers import ECHO_TASK, free_port
 
 ROWS = "".join(f'{{"word": "w{i}"}}\n' for i in range(5))
 

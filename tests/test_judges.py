@@ -29,7 +29,7 @@ from evalharness.models.scripted import ScriptedModel
 from evalharness.prompts import prompt_text
 from evalharness.requests import GenerateRequest, Generation
 from evalharness.store import open_store
-from tests.helpers import REPO, data_lines, data_text, run_cli
+from tests.support.helpers import REPO, data_lines, data_text, run_cli
 
 STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
 

@@ -17,7 +17,7 @@ from evalharness.judges.stored import as_model
 from evalharness.modelref import ModelRef
 from evalharness.models.openai_api import OpenAIModel
 from evalharness.requests import GenerateRequest, Sampling
-from tests.faulty_proxy import FakeOpenAI, Request, Response, _json
+from tests.support.faulty_proxy import FakeOpenAI, Request, Response, _json
 from tests.test_models_openai import Server, key_env, llama  # noqa: F401  (fixtures)
 
 SUBJECTS = [

@@ -22,7 +22,7 @@ from evalharness.meta.statistics import (
     krippendorff_alpha,
     mean_ci,
 )
-from tests.helpers import data_lines, data_text
+from tests.support.helpers import data_lines, data_text
 
 NAN = math.nan
 

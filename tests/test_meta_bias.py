@@ -19,7 +19,7 @@ from evalharness.meta.bias import (
     self_preference,
     verbosity_bias,
 )
-from tests.helpers import data_lines
+from tests.support.helpers import data_lines
 
 
 def test_position_bias_counts_the_first_shown_response() -> None:

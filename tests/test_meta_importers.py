@@ -25,7 +25,7 @@ from evalharness.ratings.records import (
     ratings,
 )
 from evalharness.store import Store, open_store
-from tests.helpers import DATA, data_lines, data_text, run_cli
+from tests.support.helpers import DATA, data_lines, data_text, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from rouge_score import rouge_scorer
 from evalharness.errors import DataError
 from evalharness.metrics import METRICS, Outcome, get_metric
 from evalharness.metrics.text import reference_streams
-from tests.helpers import data_lines
+from tests.support.helpers import data_lines
 
 N_SEG = 50
 

@@ -34,7 +34,7 @@ from evalharness.requests import (
     RollingRequest,
     Sampling,
 )
-from tests.helpers import data_lines, data_text
+from tests.support.helpers import data_lines, data_text
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 TOL = 1e-4

@@ -1,5 +1,5 @@
 """The OpenAI-compatible backend against a real llama.cpp server and, for fault tolerance,
-a deterministic fake API behind a proxy that injects faults (tests/faulty_proxy.py)."""
+a deterministic fake API behind a proxy that injects faults (tests/support/faulty_proxy.py)."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from evalharness.requests import (
     Sampling,
 )
 from evalharness.store import open_store
-from tests.faulty_proxy import FakeOpenAI, FaultyProxy, fake_answer
-from tests.helpers import ECHO_TASK, free_port, stop
+from tests.support.faulty_proxy import FakeOpenAI, FaultyProxy, fake_answer
+from tests.support.helpers import ECHO_TASK, free_port, stop
 
 CAPITALS_TASK = """\
 name: capitals

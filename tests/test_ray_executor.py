@@ -17,7 +17,7 @@ import pytest
 from evalharness import evaluate
 from evalharness.modelref import ModelRef
 from evalharness.store import open_store
-from tests.helpers import write_echo_task
+from tests.support.helpers import write_echo_task
 
 ray = pytest.importorskip("ray")
 from evalharness.ray_pool import RayPoolModel, deal  # noqa: E402

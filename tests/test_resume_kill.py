@@ -13,7 +13,7 @@ from pathlib import Path
 
 from evalharness import evaluate
 from evalharness.store import open_store
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 
 STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
 

@@ -12,7 +12,7 @@ from evalharness.models.scripted import ScriptedModel
 from evalharness.report import write_report
 from evalharness.runner.orchestrate import RunOptions, execute, start_run
 from evalharness.store import open_store
-from tests.helpers import run_cli
+from tests.support.helpers import run_cli
 
 STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
 

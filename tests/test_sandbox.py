@@ -24,7 +24,7 @@ from evalharness.sandbox import (
     namespaces_work,
     run_python,
 )
-from tests.helpers import data_lines
+from tests.support.helpers import data_lines
 
 QUICK = Limits(timeout_s=3, cpu_s=2)
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from evalharness.schema import head
 from evalharness.store import open_store
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 # The tables of runs and samples exactly as evalharness 0.1.0 (commit 7a8d3b7) created them.
 OLD_SCHEMA = """

@@ -17,7 +17,7 @@ from evalharness import evaluate
 from evalharness.errors import ConfigError
 from evalharness.shards import Shard
 from evalharness.store import open_store
-from tests.helpers import run_cli, write_echo_task
+from tests.support.helpers import run_cli, write_echo_task
 
 ROWS = 18
 ANSWERS = {f"Say w{i}": f"w{i}" if i % 3 else "nope" for i in range(ROWS)}

@@ -16,7 +16,7 @@ from evalharness.items import build_items
 from evalharness.runner.plan import load_specs
 from evalharness.shots import with_num_fewshot
 from evalharness.store import open_store
-from tests.helpers import data_lines
+from tests.support.helpers import data_lines
 
 LETTERS = "ABCD"
 

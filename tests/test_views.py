@@ -16,7 +16,7 @@ from evalharness.store import AggregateRow, Run, Sample, open_store
 from evalharness.views import filter_samples, flipped, leaderboard, matrix, shown, trend
 from evalharness.views.calibration import calibration_curve, confusion_table
 from evalharness.views.samples import disagreements
-from tests.app_store import FilledStore, fill_store
+from tests.support.app_store import FilledStore, fill_store
 
 T0 = datetime(2026, 1, 10, 12, 0)
 

@@ -17,8 +17,8 @@ import pytest
 
 from evalharness.store import open_store
 from evalharness.views import leaderboard
-from tests.app_store import HOSTILE, FilledStore, fill_store
-from tests.helpers import free_port, stop
+from tests.support.app_store import HOSTILE, FilledStore, fill_store
+from tests.support.helpers import free_port, stop
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port
+from tests.support.helpers import free_port
 
 
 def pg_bin() -> Path | None:

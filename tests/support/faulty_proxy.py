@@ -8,7 +8,7 @@ and ``logprobs`` it returns word-level prompt log-probabilities (``fake_logprob`
 ``Retry-After``, 500, connection resets, hangs past the client's timeout and malformed JSON.
 
 Both are small asyncio HTTP/1.1 servers (keep-alive, ``Content-Length`` request bodies) run
-in a background thread. ``python -m tests.faulty_proxy --latency 0.2`` serves a fake API
+in a background thread. ``python -m tests.support.faulty_proxy --latency 0.2`` serves a fake API
 until killed (the throughput benchmark runs it in its own process).
 """
 

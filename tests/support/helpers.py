@@ -11,7 +11,7 @@ from pathlib import Path
 
 from evalharness.resources import read_data_text
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 DATA = REPO / "data"  # the bundled human-judgment sets and test data (gzip-compressed)
 
 ECHO_TASK = """\
