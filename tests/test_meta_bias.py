@@ -103,7 +103,7 @@ def test_self_preference() -> None:
     other = (judge - human)[systems != "judge-model"].mean()
     assert out["self_preference"]["value"] == pytest.approx(own - other)
     assert out["self_preference"]["ci_low"] > 0.35
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no scored outputs of system 'nobody'"):
         self_preference(judge, human, systems, "nobody")
 
 

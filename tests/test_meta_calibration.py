@@ -92,7 +92,7 @@ def test_ppi_formula() -> None:
     assert out["n"] == 50 and out["N"] == 500
     classical = classical_mean(y)
     assert classical["value"] == pytest.approx(y.mean())
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="PPI needs >= 2 labelled and unlabelled items, got 1"):
         ppi_mean(y[:1], f_lab[:1], f_unl)
 
 
@@ -122,5 +122,5 @@ def test_ppi_coverage_and_width_by_simulation() -> None:
 
 
 def test_ppi_from_subset_rejects_misaligned_input() -> None:
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="judge_all must be finite and aligned"):
         ppi_from_subset([1.0, math.nan], [1.0, 2.0])

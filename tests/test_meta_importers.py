@@ -107,9 +107,9 @@ def test_rating_update_keeps_the_old_row(db_url: str) -> None:
     assert [r.id for r in rating_history(s, second.id)] == [second.id, first.id]
     with s.session() as session:
         assert session.get(HumanRating, first.id).score == 4.0  # never overwritten
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="has neither a score nor a label"):
         add_rating(s, "alice", "demo:1", "helpfulness", "overall")  # no score, no label
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="no rated item 'demo:404'"):
         add_rating(s, "alice", "demo:404", "helpfulness", "overall", score=1)
 
 

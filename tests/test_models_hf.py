@@ -199,7 +199,7 @@ def test_out_of_memory_runs_the_batch_in_halves(
         raise torch.OutOfMemoryError("simulated")
 
     monkeypatch.setattr(hf_small, "body", no_memory)
-    with pytest.raises(torch.OutOfMemoryError):  # a single row that does not fit is an error
+    with pytest.raises(torch.OutOfMemoryError, match="simulated"):  # a row that cannot fit
         hf_small.loglikelihood_rolling(requests[:1])
 
 

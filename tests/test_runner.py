@@ -62,7 +62,7 @@ class Crash(ScriptedModel):
 
     def generate(self, requests):
         if len([c for c in self.calls if c.startswith("generate")]) >= self.ok_calls:
-            raise KeyboardInterrupt
+            raise KeyboardInterrupt("simulated Ctrl-C")
         return super().generate(requests)
 
 
@@ -72,7 +72,7 @@ def test_interrupted_run_resumes_without_redoing_samples(tmp_path: Path, db_url:
     options = RunOptions(tasks=[str(task)], chunk_size=4)
     crashing = Crash(ok_calls=2, answers=_answers(10, right=7))
     run = start_run(store, "scripted", crashing, options, {})
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(KeyboardInterrupt, match="simulated Ctrl-C"):
         execute(store, run, crashing, options)
     assert store.get_run(run.id).status == "failed"
     assert sorted(store.done_indices(run.id, "echo")) == list(range(8))  # two chunks survived

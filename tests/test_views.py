@@ -175,7 +175,7 @@ def test_answer_values_for_labels_and_mqm_errors() -> None:
     assert answer_value(mqm, []) == (0.0, None)
     pair = load_rubric("pairwise_preference").criteria[0]
     assert answer_value(pair, "A") == (None, "A")
-    with pytest.raises(DataError):
+    with pytest.raises(DataError, match="'C' is not one of A, B"):
         answer_value(pair, "C")
 
 
