@@ -9,6 +9,7 @@ from typing import Any
 
 from evalharness.config import DatasetSpec, FewShotSpec
 from evalharness.errors import DataError
+from evalharness.jsonl import read_jsonl
 from evalharness.resources import read_data_text
 
 Row = dict[str, Any]
@@ -71,15 +72,7 @@ def _load_table(path: Path, fmt: str) -> list[Row]:
 
 
 def _load_jsonl(path: Path) -> list[Row]:
-    rows = []
-    for number, line in enumerate(read_data_text(path).split("\n"), start=1):
-        if not line.strip():
-            continue
-        try:
-            rows.append(json.loads(line))
-        except json.JSONDecodeError as exc:
-            raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-    return _check_mappings(rows, path)
+    return [row for _, row in read_jsonl(path)]
 
 
 def _check_mappings(rows: Any, path: Path) -> list[Row]:

@@ -22,6 +22,7 @@ from functools import cached_property
 from pathlib import Path
 
 from evalharness.errors import DataError
+from evalharness.jsonl import read_jsonl
 
 
 @dataclass(frozen=True)
@@ -92,18 +93,10 @@ def load_corpus(path: Path, *, chunk_size: int = 200, chunk_overlap: int = 40) -
 
 def _from_jsonl(path: Path) -> list[Passage]:
     passages = []
-    with path.open(encoding="utf-8") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {number}: invalid JSON ({exc.msg})") from None
-            if not isinstance(row, dict) or "id" not in row or not row.get("text"):
-                raise DataError(f"{path}: line {number}: a passage needs 'id' and non-empty 'text'")
-            title = str(row.get("title") or "")
-            passages.append(Passage(str(row["id"]), str(row["text"]), title))
+    for number, row in read_jsonl(path):
+        if "id" not in row or not row.get("text"):
+            raise DataError(f"{path}: line {number}: a passage needs 'id' and non-empty 'text'")
+        passages.append(Passage(str(row["id"]), str(row["text"]), str(row.get("title") or "")))
     return passages
 
 

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from evalharness.errors import DataError
+from evalharness.jsonl import read_jsonl
 from evalharness.meta.pairwise import TIE, UNPARSEABLE, normalize_verdict
 from evalharness.ratings.records import (
     NewRating,
@@ -84,9 +85,7 @@ def _text(path: Path) -> str:
 
 
 def _jsonl(path: Path) -> Iterator[dict[str, Any]]:
-    for line in _text(path).splitlines():
-        if line.strip():
-            yield json.loads(line)
+    return (row for _, row in read_jsonl(path, _text(path)))
 
 
 def _json(path: Path) -> Any:
