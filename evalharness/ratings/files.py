@@ -33,10 +33,12 @@ from pathlib import Path
 from typing import Any
 
 from evalharness.errors import DataError
+from evalharness.jsonl import read_jsonl
 from evalharness.ratings.checks import check_on_rubric
 from evalharness.ratings.importers import ImportResult
 from evalharness.ratings.records import (
     ANNOTATOR_KINDS,
+    ITEM_COLUMNS,
     NewRating,
     RatedItem,
     add_items,
@@ -61,17 +63,7 @@ EXPORT_COLUMNS = [
     "score",
     "label",
     "comment",
-    "group_id",
-    "system_id",
-    "source",
-    "context",
-    "response",
-    "response_b",
-    "reference",
-    "extra",
-    "run_id",
-    "task",
-    "sample_idx",
+    *ITEM_COLUMNS,
     "rating_id",
     "created_at",
     "supersedes_id",
@@ -90,18 +82,7 @@ def read_rows(path: Path) -> list[dict[str, Any]]:
     except UnicodeDecodeError as exc:
         raise DataError(f"{path}: not UTF-8 text (byte {exc.start})") from None
     if path.suffix.lower() in (".jsonl", ".ndjson", ".json"):
-        rows = []
-        for n, line in enumerate(text.splitlines(), start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}: line {n} is not a JSON object: {exc}") from None
-            if not isinstance(row, dict):
-                raise DataError(f"{path}: line {n} is not a JSON object")
-            rows.append(row)
-        return rows
+        return [row for _, row in read_jsonl(path, text)]
     import io
 
     import pandas as pd

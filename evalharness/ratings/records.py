@@ -31,17 +31,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import (
-    JSON,
-    DateTime,
-    Float,
-    ForeignKey,
-    Integer,
-    String,
-    Text,
-    insert,
-    select,
-)
+import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evalharness.errors import DataError
@@ -53,45 +43,50 @@ if TYPE_CHECKING:
 ANNOTATOR_KINDS = ("human", "judge", "metric")
 
 
+def _optional(kind: Any) -> Any:
+    """A nullable column of type ``kind``."""
+    return mapped_column(kind, nullable=True)
+
+
 class Annotator(Base):
     __tablename__ = "annotators"
-    id: Mapped[str] = mapped_column(String(128), primary_key=True)
-    name: Mapped[str] = mapped_column(String(256), default="")
-    kind: Mapped[str] = mapped_column(String(16), default="human")  # one of ANNOTATOR_KINDS
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    id: Mapped[str] = mapped_column(sa.String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(sa.String(256), default="")
+    kind: Mapped[str] = mapped_column(sa.String(16), default="human")  # one of ANNOTATOR_KINDS
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=now)
 
 
 class RatedItem(Base):
     __tablename__ = "rated_items"
-    id: Mapped[str] = mapped_column(String(256), primary_key=True)
-    dataset: Mapped[str] = mapped_column(String(128), index=True)
-    group_id: Mapped[str | None] = mapped_column(String(256), nullable=True)  # document, prompt
-    system_id: Mapped[str | None] = mapped_column(String(256), nullable=True)
-    source: Mapped[str | None] = mapped_column(Text, nullable=True)  # input / article / dialogue
-    context: Mapped[str | None] = mapped_column(Text, nullable=True)  # knowledge, retrieved text
-    response: Mapped[str | None] = mapped_column(Text, nullable=True)
-    response_b: Mapped[str | None] = mapped_column(Text, nullable=True)  # pairwise: 2nd output
-    reference: Mapped[Any] = mapped_column(JSON, nullable=True)  # a string or a list of strings
-    extra: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    run_id: Mapped[str | None] = mapped_column(ForeignKey("runs.id"), nullable=True)
-    task: Mapped[str | None] = mapped_column(String(128), nullable=True)
-    sample_idx: Mapped[int | None] = mapped_column(Integer, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    id: Mapped[str] = mapped_column(sa.String(256), primary_key=True)
+    dataset: Mapped[str] = mapped_column(sa.String(128), index=True)
+    group_id: Mapped[str | None] = _optional(sa.String(256))  # document, prompt
+    system_id: Mapped[str | None] = _optional(sa.String(256))
+    source: Mapped[str | None] = _optional(sa.Text)  # input / article / dialogue
+    context: Mapped[str | None] = _optional(sa.Text)  # knowledge, retrieved text
+    response: Mapped[str | None] = _optional(sa.Text)
+    response_b: Mapped[str | None] = _optional(sa.Text)  # pairwise: 2nd output
+    reference: Mapped[Any] = _optional(sa.JSON)  # a string or a list of strings
+    extra: Mapped[dict[str, Any]] = mapped_column(sa.JSON, default=dict)
+    run_id: Mapped[str | None] = _optional(sa.ForeignKey("runs.id"))
+    task: Mapped[str | None] = _optional(sa.String(128))
+    sample_idx: Mapped[int | None] = _optional(sa.Integer)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=now)
 
 
 class HumanRating(Base):
     __tablename__ = "human_ratings"
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    annotator_id: Mapped[str] = mapped_column(ForeignKey("annotators.id"), index=True)
-    item_id: Mapped[str] = mapped_column(ForeignKey("rated_items.id"), index=True)
-    rubric: Mapped[str] = mapped_column(String(128))
-    criterion: Mapped[str] = mapped_column(String(128))
-    score: Mapped[float | None] = mapped_column(Float, nullable=True)
-    label: Mapped[str | None] = mapped_column(String(64), nullable=True)
-    comment: Mapped[str | None] = mapped_column(Text, nullable=True)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    id: Mapped[int] = mapped_column(sa.Integer, primary_key=True, autoincrement=True)
+    annotator_id: Mapped[str] = mapped_column(sa.ForeignKey("annotators.id"), index=True)
+    item_id: Mapped[str] = mapped_column(sa.ForeignKey("rated_items.id"), index=True)
+    rubric: Mapped[str] = mapped_column(sa.String(128))
+    criterion: Mapped[str] = mapped_column(sa.String(128))
+    score: Mapped[float | None] = _optional(sa.Float)
+    label: Mapped[str | None] = _optional(sa.String(64))
+    comment: Mapped[str | None] = _optional(sa.Text)
+    created_at: Mapped[datetime] = mapped_column(sa.DateTime, default=now)
     supersedes_id: Mapped[int | None] = mapped_column(
-        ForeignKey("human_ratings.id"), nullable=True, index=True
+        sa.ForeignKey("human_ratings.id"), nullable=True, index=True
     )
 
 
@@ -107,6 +102,21 @@ class NewRating:
     label: str | None = None
     comment: str | None = None
 
+
+# A rated item's fields besides ``id`` and ``dataset`` (``items`` and the CSV export show them).
+ITEM_COLUMNS = [
+    "group_id",
+    "system_id",
+    "source",
+    "context",
+    "response",
+    "response_b",
+    "reference",
+    "extra",
+    "run_id",
+    "task",
+    "sample_idx",
+]
 
 RATING_COLUMNS = [
     "rating_id",
@@ -141,7 +151,9 @@ def add_items(store: Store, items: Iterable[RatedItem]) -> int:
     """Insert the items whose ids are not stored yet; returns how many were new."""
     items = list(items)
     with store.session() as s, s.begin():
-        known = set(s.scalars(select(RatedItem.id).where(RatedItem.id.in_([i.id for i in items]))))
+        known = set(
+            s.scalars(sa.select(RatedItem.id).where(RatedItem.id.in_([i.id for i in items])))
+        )
         new = [i for i in items if i.id not in known]
         s.add_all(new)
     return len(new)
@@ -166,12 +178,12 @@ def _latest_rows(store: Store, keys: set[_Key]) -> dict[_Key, HumanRating]:
         return {}
     annotators = {k[0] for k in keys}
     items = {k[1] for k in keys}
-    superseded = select(HumanRating.supersedes_id).where(HumanRating.supersedes_id.is_not(None))
+    superseded = sa.select(HumanRating.supersedes_id).where(HumanRating.supersedes_id.is_not(None))
     out: dict[_Key, HumanRating] = {}
     with store.session() as s:
         item_list = sorted(items)
         for start in range(0, len(item_list), 500):  # bounded IN lists
-            query = select(HumanRating).where(
+            query = sa.select(HumanRating).where(
                 HumanRating.annotator_id.in_(annotators),
                 HumanRating.item_id.in_(item_list[start : start + 500]),
                 HumanRating.id.not_in(superseded),
@@ -222,7 +234,7 @@ def add_ratings(store: Store, new: Sequence[NewRating]) -> int:
         rows.append(row)
     if rows:
         with store.session() as s, s.begin():
-            s.execute(insert(HumanRating), rows)
+            s.execute(sa.insert(HumanRating), rows)
     return len(rows)
 
 
@@ -282,7 +294,7 @@ def ratings(
     import pandas as pd
 
     query = (
-        select(
+        sa.select(
             HumanRating.id,
             HumanRating.annotator_id,
             Annotator.kind,
@@ -312,7 +324,9 @@ def ratings(
     if kind is not None:
         query = query.where(Annotator.kind == kind)
     if latest:
-        superseded = select(HumanRating.supersedes_id).where(HumanRating.supersedes_id.is_not(None))
+        superseded = sa.select(HumanRating.supersedes_id).where(
+            HumanRating.supersedes_id.is_not(None)
+        )
         query = query.where(HumanRating.id.not_in(superseded))
     with store.session() as s:
         rows = s.execute(query.order_by(HumanRating.id)).all()
@@ -325,22 +339,8 @@ def items(store: Store, dataset: str | None = None) -> pd.DataFrame:
     """Rated items as a DataFrame (one row per item, ``extra`` as a dict column)."""
     import pandas as pd
 
-    columns = [
-        "id",
-        "dataset",
-        "group_id",
-        "system_id",
-        "source",
-        "context",
-        "response",
-        "response_b",
-        "reference",
-        "extra",
-        "run_id",
-        "task",
-        "sample_idx",
-    ]
-    query = select(*(getattr(RatedItem, c) for c in columns)).order_by(RatedItem.id)
+    columns = ["id", "dataset", *ITEM_COLUMNS]
+    query = sa.select(*(getattr(RatedItem, c) for c in columns)).order_by(RatedItem.id)
     if dataset is not None:
         query = query.where(RatedItem.dataset == dataset)
     with store.session() as s:
@@ -352,11 +352,11 @@ def datasets(store: Store) -> dict[str, int]:
     """Item counts per dataset."""
     from sqlalchemy import func
 
-    query = select(RatedItem.dataset, func.count()).group_by(RatedItem.dataset)
+    query = sa.select(RatedItem.dataset, func.count()).group_by(RatedItem.dataset)
     with store.session() as s:
         return {name: int(n) for name, n in s.execute(query).all()}
 
 
 def annotators(store: Store) -> list[Annotator]:
     with store.session() as s:
-        return list(s.scalars(select(Annotator).order_by(Annotator.id)))
+        return list(s.scalars(sa.select(Annotator).order_by(Annotator.id)))
