@@ -17,15 +17,8 @@ import threading
 from pathlib import Path
 from typing import Any
 
+from evalharness import requests as rq
 from evalharness.models.base import Model
-from evalharness.requests import (
-    GenerateRequest,
-    Generation,
-    LoglikelihoodRequest,
-    LoglikelihoodResult,
-    RollingRequest,
-    RollingResult,
-)
 
 
 def default_cache_path() -> Path:
@@ -89,20 +82,22 @@ class CachedModel:
         self.hits = 0
         self.misses = 0
 
-    def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+    def generate(self, requests: list[rq.GenerateRequest]) -> list[rq.Generation]:
         cacheable = [r.sampling.greedy or r.sampling.seed is not None for r in requests]
         return self._through(
-            "generate", requests, self.model.generate, Generation, cacheable, _tuple_texts
+            "generate", requests, self.model.generate, rq.Generation, cacheable, _tuple_texts
         )
 
-    def loglikelihood(self, requests: list[LoglikelihoodRequest]) -> list[LoglikelihoodResult]:
+    def loglikelihood(
+        self, requests: list[rq.LoglikelihoodRequest]
+    ) -> list[rq.LoglikelihoodResult]:
         return self._through(
-            "loglikelihood", requests, self.model.loglikelihood, LoglikelihoodResult
+            "loglikelihood", requests, self.model.loglikelihood, rq.LoglikelihoodResult
         )
 
-    def loglikelihood_rolling(self, requests: list[RollingRequest]) -> list[RollingResult]:
+    def loglikelihood_rolling(self, requests: list[rq.RollingRequest]) -> list[rq.RollingResult]:
         return self._through(
-            "loglikelihood_rolling", requests, self.model.loglikelihood_rolling, RollingResult
+            "loglikelihood_rolling", requests, self.model.loglikelihood_rolling, rq.RollingResult
         )
 
     def _through(
