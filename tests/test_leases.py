@@ -19,28 +19,17 @@ import pytest
 from evalharness.errors import StoreError
 from evalharness.leases import acquire, run_state
 from evalharness.store import Run, open_store
+from tests.support.helpers import write_echo_task
 
 ROWS = 12
-TASK = """\
-name: slow
-dataset:
-  path: rows.jsonl
-output_type: generate
-prompt: "Say {{ word }}"
-references: "[word]"
-metrics: [exact_match]
-"""
 
 
 def _setup(tmp_path: Path) -> tuple[Path, Path]:
-    (tmp_path / "rows.jsonl").write_text("".join(f'{{"word": "w{i}"}}\n' for i in range(ROWS)))
-    (tmp_path / "slow.yaml").write_text(TASK)
+    task = write_echo_task(tmp_path, ROWS, "exact_match")
     log = tmp_path / "requests.log"
     config = tmp_path / "run.yaml"
     config.write_text(
-        "model: scripted\n"
-        f"model_args: {{delay_s: 0.4, log_path: '{log}'}}\n"
-        f"tasks: ['{tmp_path / 'slow.yaml'}']\n"
+        f"model: scripted\nmodel_args: {{delay_s: 0.4, log_path: '{log}'}}\ntasks: ['{task}']\n"
     )
     return config, log
 
