@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from evalharness.formatting import number
 from evalharness.leases import run_state
 from evalharness.progress import duration
 from evalharness.store import AggregateRow, Run, Store
@@ -51,7 +52,7 @@ def headlines(store: Store, run_ids: list[str]) -> dict[str, str]:
             tasks.setdefault(agg.run_id, set()).add(agg.task)
     out = {}
     for run_id, agg in first.items():
-        value = "—" if agg.value is None or agg.value != agg.value else f"{agg.value:.4g}"
+        value = number(agg.value)
         more = len(tasks[run_id]) - 1
         out[run_id] = f"{agg.task} {agg.metric}={value}" + (f" (+{more} tasks)" if more else "")
     return out

@@ -13,6 +13,7 @@ from typing import Any
 from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
+from evalharness.formatting import number
 from evalharness.store import Store
 from evalharness.usage import add_up, run_usage
 
@@ -43,9 +44,8 @@ def _clip(text: Any, limit: int = CLIP) -> str:
 
 
 def _fmt(value: float | None) -> str:
-    if value is None or value != value:
-        return "—"
-    return f"{value:.4g}" if abs(value) < 1e5 else f"{value:.4e}"
+    """Large values (a perplexity) keep five digits: ``1.2346e+05``."""
+    return number(value, ".4g" if value is None or not abs(value) >= 1e5 else ".4e")
 
 
 def _environment(autoescape: bool) -> SandboxedEnvironment:

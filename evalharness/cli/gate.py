@@ -67,8 +67,8 @@ def compare(
     json_out: Annotated[Path | None, typer.Option("--json", help="write the rows as JSON")] = None,
 ) -> None:
     """Compare two runs on the samples they share: per task and metric, paired 95% CI and p."""
+    from evalharness.formatting import interval, number
     from evalharness.gate.compare import compare_runs
-    from evalharness.gate.render import num
     from evalharness.store import open_store
 
     rows = compare_runs(open_store(db), run_a, run_b)
@@ -80,11 +80,11 @@ def compare(
     typer.echo(header)
     typer.echo("-" * len(header))
     for r in rows:
-        ci = f"[{num(r.ci_low)}, {num(r.ci_high)}]"
+        ci = interval(r.ci_low, r.ci_high)
         better = "" if r.higher_is_better else "  (lower is better)"
         typer.echo(
-            f"{r.task:<16} {r.metric:<18} {num(r.value_a):>9} {num(r.value_b):>9} "
-            f"{num(r.delta, '+.4g'):>9}  {ci:<21} {num(r.p_value, '.3g'):>7} {r.n_shared:>5}"
+            f"{r.task:<16} {r.metric:<18} {number(r.value_a):>9} {number(r.value_b):>9} "
+            f"{number(r.delta, '+.4g'):>9}  {ci:<21} {number(r.p_value, '.3g'):>7} {r.n_shared:>5}"
             f"{better}{'  ' + r.note if r.note else ''}"
         )
     if json_out:

@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import typer
 
 from evalharness.cli.options import DbOption
+from evalharness.formatting import interval, number
 
 JudgeModel = Annotated[
     str, typer.Option("--judge-model", help="judge model spec: embedded | hf:<path-or-id> | ...")
@@ -29,14 +30,6 @@ SourceOption = Annotated[
     str | None,
     typer.Option(help="template over the dataset row shown as the input (default: the prompt)"),
 ]
-
-
-def _num(value: float | None, spec: str = ".4g") -> str:
-    return "n/a" if value is None or not math.isfinite(value) else format(value, spec)
-
-
-def _ci(agg: dict[str, Any]) -> str:
-    return f"[{_num(agg['ci_low'])}, {_num(agg['ci_high'])}]"
 
 
 def _clean(value: Any) -> Any:
@@ -106,8 +99,9 @@ def judge(
     typer.echo("-" * len(header))
     for task_name, criteria in results.items():
         for name, agg in criteria.items():
+            ci = interval(agg["ci_low"], agg["ci_high"])
             typer.echo(
-                f"{task_name:<18} {name:<22} {_num(agg['value']):>8}  {_ci(agg):<20} "
+                f"{task_name:<18} {name:<22} {number(agg['value']):>8}  {ci:<20} "
                 f"{agg['n']:>5} {agg['n_unparsed']:>8}"
             )
     if json_out:
@@ -161,8 +155,9 @@ def judge_pairwise(
     for name, rates in out["criteria"].items():
         for outcome in ("win", "tie", "loss", "consistency"):
             agg = rates[outcome]
+            ci = interval(agg["ci_low"], agg["ci_high"])
             typer.echo(
-                f"{name:<16} {outcome:<12} {_num(agg['value']):>7}  {_ci(agg):<20} "
+                f"{name:<16} {outcome:<12} {number(agg['value']):>7}  {ci:<20} "
                 f"{rates['n']:>5} {rates['n_unparsed']:>8}"
             )
     if json_out:

@@ -11,6 +11,7 @@ import typer
 
 from evalharness.cli.options import DbOption, split
 from evalharness.errors import ConfigError
+from evalharness.formatting import MISSING, interval, number
 
 # The options of ``run``, one name each so that its signature reads as a list.
 _Config = Annotated[Path | None, typer.Argument(help="run config YAML (model, tasks, limit, tags)")]
@@ -85,9 +86,9 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
     for task, metrics in results.items():
         for metric, agg in metrics.items():
             n, failed = agg["n"], agg["n_failed"]  # a judge's failures: its unparsed answers
-            value, ci = "—", "—"
+            value, ci = MISSING, MISSING
             if n:
-                value, ci = f"{agg['value']:.4g}", f"[{agg['ci_low']:.4g}, {agg['ci_high']:.4g}]"
+                value, ci = number(agg["value"]), interval(agg["ci_low"], agg["ci_high"])
             typer.echo(f"{task:<{tw}} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
 
 

@@ -10,7 +10,7 @@ sufficient statistics, so corpus metrics (BLEU, perplexity) are resampled at cor
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,6 +37,23 @@ class Paired:
         return len(self.idx)
 
 
+def pair_samples(
+    a: Iterable[Sample], b: Iterable[Sample]
+) -> tuple[list[tuple[Sample, Sample]], tuple[int, ...]]:
+    """The one rule pairing two runs' samples of a task (the gate, ``compare``, the app's flips
+    and pairwise judging all use it): the same dataset index and the same input row, by index;
+    and the shared indices whose rows differ, which are never paired."""
+    by_idx_a, by_idx_b = {s.idx: s for s in a}, {s.idx: s for s in b}
+    pairs, mismatched = [], []
+    for idx in sorted(by_idx_a.keys() & by_idx_b.keys()):
+        sa, sb = by_idx_a[idx], by_idx_b[idx]
+        if sa.input == sb.input:
+            pairs.append((sa, sb))
+        else:
+            mismatched.append(idx)
+    return pairs, tuple(mismatched)
+
+
 def scored(samples: Sequence[Sample], metric: str) -> dict[int, Sample]:
     """Samples that finished without error and carry ``metric``, by dataset index."""
     return {s.idx: s for s in samples if s.error is None and metric in (s.stats or {})}
@@ -44,15 +61,12 @@ def scored(samples: Sequence[Sample], metric: str) -> dict[int, Sample]:
 
 def paired_rows(a: Sequence[Sample], b: Sequence[Sample], metric: str) -> Paired:
     """Rows of ``metric`` for the samples of one task scored in both runs, ordered by index."""
-    in_a, in_b = scored(a, metric), scored(b, metric)
-    shared = sorted(in_a.keys() & in_b.keys())
-    mismatched = tuple(i for i in shared if in_a[i].input != in_b[i].input)
-    keep = [i for i in shared if i not in set(mismatched)]
-    if not keep:
+    pairs, mismatched = pair_samples(scored(a, metric).values(), scored(b, metric).values())
+    if not pairs:
         return Paired(np.zeros((0, 0)), np.zeros((0, 0)), (), mismatched)
-    rows_a = np.array([in_a[i].stats[metric] for i in keep], dtype=float)
-    rows_b = np.array([in_b[i].stats[metric] for i in keep], dtype=float)
-    return Paired(rows_a, rows_b, tuple(keep), mismatched)
+    rows_a = np.array([sa.stats[metric] for sa, _ in pairs], dtype=float)
+    rows_b = np.array([sb.stats[metric] for _, sb in pairs], dtype=float)
+    return Paired(rows_a, rows_b, tuple(sa.idx for sa, _ in pairs), mismatched)
 
 
 @dataclass(frozen=True)

@@ -3,36 +3,34 @@
 
 from __future__ import annotations
 
-import math
 import re
 import xml.etree.ElementTree as ET
 
+from evalharness.formatting import interval, number
 from evalharness.gate.rules import GateReport, Verdict
 
 MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-def num(x: float | None, fmt: str = ".4g") -> str:
-    return "–" if x is None or not math.isfinite(x) else format(x, fmt)
 
 
 def _ci(low: float | None, high: float | None) -> str:
-    return "–" if low is None or high is None else f"[{num(low)}, {num(high)}]"
+    return interval(low, high)
 
 
 def _delta(v: Verdict) -> str:
-    return "–" if v.delta is None else format(v.delta, "+.4g")
+    return number(v.delta, "+.4g")
 
 
 def _p(v: Verdict) -> str:
-    return num(v.p_value, ".3g")
+    return number(v.p_value, ".3g")
 
 
 def _value(v: Verdict) -> str:
     if v.value is None and v.failed_rate is not None:
-        return f"{num(v.failed_rate)} failed"
-    return num(v.value)
+        return f"{number(v.failed_rate)} failed"
+    return number(v.value)
 
 
 def headline(report: GateReport) -> str:
@@ -67,7 +65,7 @@ def text_lines(report: GateReport) -> list[str]:
     for v in report.verdicts:
         lines.append(
             f"{v.status.upper():<7}  {v.task:<{tw}}  {v.rule:<{rw}}  {_value(v):>9}  "
-            f"{_ci(v.ci_low, v.ci_high):<21} {num(v.baseline):>9} {_delta(v):>9} {_p(v):>7} "
+            f"{_ci(v.ci_low, v.ci_high):<21} {number(v.baseline):>9} {_delta(v):>9} {_p(v):>7} "
             f"{'–' if v.n is None else v.n:>5}"
         )
         lines += [f"         {reason}" for reason in v.reasons]
@@ -105,7 +103,7 @@ def markdown(report: GateReport) -> str:
             _cell(v.rule),
             _value(v),
             _ci(v.ci_low, v.ci_high),
-            num(v.baseline),
+            number(v.baseline),
             delta,
             _p(v),
             n,
@@ -129,7 +127,7 @@ def _xml_text(text: str) -> str:
 def _details(v: Verdict) -> str:
     """``key=value`` for every number the rule has, for JUnit bodies."""
     fields = {"value": _value(v), "ci95": _ci(v.ci_low, v.ci_high), "n": v.n}
-    fields |= {"baseline": num(v.baseline), "delta": _delta(v), "p": _p(v)}
+    fields |= {"baseline": number(v.baseline), "delta": _delta(v), "p": _p(v)}
     fields |= {"delta_ci95": _ci(v.delta_ci_low, v.delta_ci_high), "n_shared": v.n_shared}
     return " ".join(f"{k}={x}" for k, x in fields.items() if x not in (None, "–"))
 

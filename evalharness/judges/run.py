@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from evalharness.errors import ConfigError, StoreError
+from evalharness.gate.compare import pair_samples
 from evalharness.judges.judge import Combine, Judge
 from evalharness.judges.records import Judgment, add_judgments, judged_indices, judgments
 from evalharness.judges.render import Subject
@@ -206,7 +207,7 @@ def _shared_samples(
             }
         )
     a, b = runs
-    shared = sorted(i for i in a.keys() & b.keys() if a[i].input == b[i].input)[:limit]
+    shared = [sa.idx for sa, _ in pair_samples(a.values(), b.values())[0]][:limit]
     if not shared:
         raise StoreError(f"runs {run_a} and {run_b} share no successful samples of task {task!r}")
     return a, b, shared

@@ -8,7 +8,7 @@ from dataclasses import asdict
 import pandas as pd
 from sqlalchemy import select
 
-from evalharness.gate.compare import compare_runs
+from evalharness.gate.compare import compare_runs, pair_samples
 from evalharness.store import Sample, Store
 from evalharness.views.samples import _text, preview, score_names
 
@@ -51,13 +51,10 @@ def flipped(
     a sample that errored counts as ``error``. Samples whose dataset row differs between the
     runs are not the same question and are left out (as in ``compare_runs``).
     """
-    a = {s.idx: s for s in store.samples(run_a, task)}
-    b = {s.idx: s for s in store.samples(run_b, task)}
+    pairs, _ = pair_samples(store.samples(run_a, task), store.samples(run_b, task))
     rows = []
-    for idx in sorted(a.keys() & b.keys()):
-        sa, sb = a[idx], b[idx]
-        if sa.input != sb.input:
-            continue
+    for sa, sb in pairs:
+        idx = sa.idx
         oa, ob = _outcome(sa, metric, threshold), _outcome(sb, metric, threshold)
         if oa == ob or "n/a" in (oa, ob):
             continue

@@ -9,6 +9,7 @@ from datetime import date, datetime, time
 import pandas as pd
 from sqlalchemy import select
 
+from evalharness.formatting import number
 from evalharness.store import AggregateRow, Run, Store
 from evalharness.usage import usage_by_task
 
@@ -18,21 +19,16 @@ LEADERBOARD_COLUMNS = [
 ]  # fmt: skip
 
 
-def fmt(value: float | None, spec: str = ".4g") -> str:
-    """A number for display; NaN/None as an em dash."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "—"
-    return format(value, spec)
 
 
 def shown(value: float | None, low: float | None, high: float | None) -> str:
     """``value ± half-width`` of the CI (the half-width of the wider side, so it never hides)."""
     if value is None or low is None or high is None:
-        return fmt(value)
+        return number(value)
     if not all(map(math.isfinite, (value, low, high))):
-        return fmt(value)
+        return number(value)
     half = max(value - low, high - value)
-    return f"{fmt(value)} ± {fmt(half, '.2g')}"
+    return f"{number(value)} ± {number(half, '.2g')}"
 
 
 def run_label(run: Run) -> str:
