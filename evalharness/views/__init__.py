@@ -16,7 +16,6 @@ from evalharness.views.compare import (
 )
 from evalharness.views.leaderboard import (
     LEADERBOARD_COLUMNS,
-    fmt,
     leaderboard,
     matrix,
     run_label,
@@ -40,7 +39,6 @@ __all__ = [
     "comparison",
     "filter_samples",
     "flipped",
-    "fmt",
     "haystack",
     "leaderboard",
     "matrix",
