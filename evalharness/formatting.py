@@ -20,6 +20,5 @@ def number(value: float | None, spec: str = ".4g") -> str:
 
 def interval(low: float | None, high: float | None, spec: str = ".4g") -> str:
     """``[low, high]``; ``—`` when either end is missing."""
-    if number(low) == MISSING or number(high) == MISSING:
-        return MISSING
-    return f"[{number(low, spec)}, {number(high, spec)}]"
+    shown = number(low, spec), number(high, spec)
+    return MISSING if MISSING in shown else f"[{shown[0]}, {shown[1]}]"

@@ -81,5 +81,3 @@ def check_resumable(spec: str, options: dict[str, Any]) -> None:
             f"model {spec!r}: base_url: credentials in the URL were not stored ({url}); "
             "pass the key through api_key_env instead and start a new run"
         )
-
-

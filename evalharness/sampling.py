@@ -42,8 +42,6 @@ class BestOfN:
         return judge_rubric(self.selector)
 
 
-
-
 def variants(
     generation: Sampling, overrides: dict[str, Any], where: str = "sampling"
 ) -> list[tuple[str, Sampling, BestOfN | None]]:

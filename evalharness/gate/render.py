@@ -13,8 +13,6 @@ MARKS = {"pass": "✅", "fail": "❌", "error": "⚠️"}
 _NOT_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff]")
 
 
-
-
 def _ci(low: float | None, high: float | None) -> str:
     return interval(low, high)
 

@@ -127,4 +127,3 @@ class HasCriteria(Protocol):
 
     @property
     def criteria(self) -> tuple[Criterion, ...]: ...
-

@@ -48,20 +48,6 @@ class RunOptions:
     shard: Shard | None = None  # only this shard's items; aggregates once every shard is done
 
 
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 def start_run(
     store: Store,
     model_spec: str,
@@ -157,9 +143,7 @@ def _execute(
     return results
 
 
-def with_selector(
-    task: PlannedTask, options: RunOptions, loaded: dict[str, Model]
-) -> PlannedTask:
+def with_selector(task: PlannedTask, options: RunOptions, loaded: dict[str, Model]) -> PlannedTask:
     """The task with its best-of-N judge loaded (the selector model, else the run's judge
     model; none: the evaluated model judges), each model once per run."""
     best = task.best_of_n
@@ -226,8 +210,6 @@ def forget_failed(store: Store, run_id: str) -> int:
         return s.execute(query).rowcount
 
 
-
-
 def _run_items(
     store: Store,
     run_id: str,
@@ -247,24 +229,6 @@ def _run_items(
                 sample.run_id = run_id
             store.add_samples(sample for sample, _ in pairs)
             bar.update(len(chunk))
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
-
 
 
 def aggregate_task(store: Store, run_id: str, spec: TaskSpec) -> dict[str, Any]:

@@ -19,8 +19,6 @@ LEADERBOARD_COLUMNS = [
 ]  # fmt: skip
 
 
-
-
 def shown(value: float | None, low: float | None, high: float | None) -> str:
     """``value ± half-width`` of the CI (the half-width of the wider side, so it never hides)."""
     if value is None or low is None or high is None:
