@@ -139,6 +139,13 @@ CASES: dict[str, dict] = {
     "sampling top_k=0": sampling("top_k=0", "top_k"),
     "sampling unknown key": sampling("temprature=1", "temprature"),
     "sampling best_of_n=0": sampling("best_of_n=0", "best_of_n"),
+    "sampling selector without best_of_n": sampling(
+        "selector=logprob", "selector: only with best_of_n"
+    ),
+    "sampling selector_model_args not a mapping": sampling(
+        "best_of_n=2,selector=judge:summeval,selector_model=scripted,selector_model_args=3",
+        "selector_model_args: expected a mapping",
+    ),
     "sampling not key=value": sampling("temperature", "key=value"),
     # options
     "--limit -1": run_case({"t.yaml": task()}, "--limit", args=(*RUN, "--limit", "-1")),
