@@ -21,7 +21,9 @@ from evalharness.models.hf import HFModel
 from evalharness.models.hf_batching import (
     cut_at_stop,
     encode_pair,
+    group_families,
     pack_continuations,
+    pack_family,
     packed_inputs,
     prefix_order,
     rolling_windows,
@@ -270,10 +272,10 @@ def test_shared_context_equals_plain_passes_on_piqa(
         for sol in ("sol1", "sol2")
     ]
     calls = []
-    real = hf._score_shared
-    monkeypatch.setattr(hf, "_score_shared", lambda *a: calls.append(1) or real(*a))
+    real = hf._score_packed
+    monkeypatch.setattr(hf, "_score_packed", lambda *a: calls.append(1) or real(*a))
     shared = hf.loglikelihood(requests)
-    assert calls, "the KV-cache path was not used"
+    assert calls, "the packed path was not used"
     plain = HFModel(model_dir, batch_size=4, share_context=False).loglikelihood(requests)
     for a, b in zip(shared, plain, strict=True):
         assert a.n_tokens == b.n_tokens
@@ -302,6 +304,56 @@ def test_packed_row_layout_and_mask() -> None:
     assert set(map(tuple, allowed)) == expected
     assert not mask[1, 0, :2, 2:].any()  # no real token attends to padding
     assert mask.any(-1).all()  # no query row is fully masked (that would give NaN)
+
+
+def test_family_row_shares_a_prefix_between_contexts() -> None:
+    shots = list(range(100, 170))  # 70 shared tokens: at least FAMILY_MIN_SHARED (64)
+    one, two = [*shots, 1, 2], [*shots, 3]
+    rows = group_families([(one, [(0, [7]), (1, [8, 9])]), (two, [(2, [7])])], 2048, 64)
+    assert rows == [(shots, [(one, [(0, [7]), (1, [8, 9])]), (two, [(2, [7])])])]
+    row = pack_family(*rows[0])
+    assert row.input_ids == [*shots, 1, 2, 8, 3]
+    assert row.positions == [*range(70), 70, 71, 72, 70]
+    assert row.segments == [0] * 70 + [1, 1, 3, 4]
+    assert row.parents == [-1, 0, 1, 1, 0, 4]
+    assert row.members == [(0, [71], [7]), (1, [71, 72], [8, 9]), (2, [73], [7])]
+    _, _, mask = packed_inputs([row], pad_id=0, device="cpu")
+    sees = mask[0, 0]
+    assert sees[72, :72].all()  # choice 2 of context one: the prefix and its own context
+    assert not sees[73, 70:73].any() and sees[73, :70].all()  # context two: not context one
+    # too little shared, too much added after it, or over the budget: rows of their own
+    assert len(group_families([(one, [(0, [7])]), ([*shots[:10], 5], [(1, [7])])], 2048, 64)) == 2
+    long_rest = [*shots, *range(200, 280)]
+    assert len(group_families([(one, [(0, [7])]), (long_rest, [(1, [7])])], 2048, 64)) == 2
+    assert len(group_families([(one, [(0, [7])]), (two, [(1, [7])])], 72, 64)) == 2
+
+
+def test_five_shot_items_of_a_subject_packed_equal_plain_passes(
+    hf: HFModel, model_dir: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """MMLU 5-shot: the subject's shots are run once per row, each question's choices after."""
+    dev = [json.loads(line) for line in data_lines("mmlu", "dev/astronomy.jsonl")]
+    test = [json.loads(line) for line in data_lines("mmlu", "test/astronomy.jsonl")[:6]]
+
+    def shown(doc: dict) -> str:
+        options = "".join(f"\n{k}. {c}" for k, c in zip("ABCD", doc["choices"], strict=True))
+        return f"{doc['question'].strip()}{options}\nAnswer:"
+
+    head = "The following are multiple choice questions (with answers) about astronomy.\n\n"
+    shots = "".join(f"{shown(d)} {'ABCD'[d['answer']]}\n\n" for d in dev[:5])
+    prompts = [head + shots + shown(d) for d in test]
+    requests = [LoglikelihoodRequest(prompt, " " + k) for prompt in prompts for k in "ABCD"]
+    widths = []
+    real = hf._score_packed
+    monkeypatch.setattr(
+        hf, "_score_packed", lambda rows: widths.extend(len(r.parents) for r in rows) or real(rows)
+    )
+    packed = hf.loglikelihood(requests)
+    assert max(widths) > 5, "no row held the choices of more than one question"
+    plain = HFModel(model_dir, batch_size=4, share_context=False).loglikelihood(requests)
+    for a, b in zip(packed, plain, strict=True):
+        assert (a.n_tokens, a.is_greedy) == (b.n_tokens, b.is_greedy)
+        assert a.logprob == pytest.approx(b.logprob, abs=TOL)
 
 
 def test_packed_choices_match_manual_forward(hf: HFModel, ref) -> None:
@@ -334,8 +386,13 @@ def test_rows_past_a_sliding_window_are_not_packed(
     long = [LoglikelihoodRequest(long_context, c) for c in (" yes", " no")]
     baseline = hf.loglikelihood(short + long)
     packed_sizes = []
-    real = hf._score_shared
-    monkeypatch.setattr(hf, "_score_shared", lambda g, c: packed_sizes.append(len(c)) or real(g, c))
+    real = hf._score_packed
+
+    def spy(rows: list) -> dict:
+        packed_sizes.extend(len(r.members) for r in rows)
+        return real(rows)
+
+    monkeypatch.setattr(hf, "_score_packed", spy)
     monkeypatch.setattr(hf, "pack_limit", 32)
     assert len(tokens(hf, long_context)) > 32
     limited = hf.loglikelihood(short + long)

@@ -76,31 +76,83 @@ def encode_pair(
 
 
 class PackedRow(NamedTuple):
-    """A shared context followed by several continuations, scored in one forward pass.
+    """Requests that share a prefix, scored in one forward pass as a tree of segments.
 
-    ``positions`` restart after the context for every continuation, and ``segments`` (0 for the
-    context, k for the k-th continuation) keep continuations from attending to each other.
-    ``members`` holds, per request, its index, the input indices whose hidden states predict
-    its tokens (the context's last index, then its own segment) and those target tokens.
+    Segment 0 is the shared prefix; each context's own remainder is a segment whose parent is
+    0, and each continuation a segment whose parent is its context's remainder (or 0 when the
+    context is the prefix itself). ``positions`` continue from the parent's end, so a token sees
+    exactly the tokens, at the positions, of its own plain pass; ``parents`` (one per segment,
+    -1 for the prefix) keep sibling segments from attending to each other. ``members`` holds,
+    per request, its index, the input indices whose hidden states predict its tokens (its
+    context's last index, then its own segment) and those target tokens.
     """
 
     input_ids: list[int]
     positions: list[int]
     segments: list[int]
+    parents: list[int]
     members: list[tuple[int, list[int], list[int]]]
+
+
+Family = tuple[list[int], Sequence[tuple[int, list[int]]]]  # (context, [(request index, cont)])
+
+
+def pack_family(prefix: list[int], family: Sequence[Family]) -> PackedRow:
+    """``prefix + rest_1 + conts_1[:-1]... + rest_2 + ...``: each context starts with ``prefix``."""
+    ids, positions = list(prefix), list(range(len(prefix)))
+    segments, parents = [0] * len(prefix), [-1]
+    members = []
+    for context, conts in family:
+        rest = context[len(prefix) :]
+        parent, last = 0, len(prefix) - 1
+        if rest:
+            parent, start = len(parents), len(ids)
+            parents.append(0)
+            ids += rest
+            positions += range(len(prefix), len(context))
+            segments += [parent] * len(rest)
+            last = start + len(rest) - 1
+        for index, cont in conts:
+            seg, start = len(parents), len(ids)
+            parents.append(parent)
+            ids += cont[:-1]
+            positions += range(len(context), len(context) + len(cont) - 1)
+            segments += [seg] * (len(cont) - 1)
+            members.append((index, [last, *range(start, len(ids))], list(cont)))
+    return PackedRow(ids, positions, segments, parents, members)
 
 
 def pack_continuations(context: list[int], conts: Sequence[tuple[int, list[int]]]) -> PackedRow:
     """``context + cont_1[:-1] + cont_2[:-1] + ...`` for ``(request index, cont)`` pairs."""
-    ids, positions, segments = list(context), list(range(len(context))), [0] * len(context)
-    members = []
-    for k, (index, cont) in enumerate(conts, start=1):
-        start = len(ids)
-        ids += cont[:-1]
-        positions += range(len(context), len(context) + len(cont) - 1)
-        segments += [k] * (len(cont) - 1)
-        members.append((index, [len(context) - 1, *range(start, len(ids))], list(cont)))
-    return PackedRow(ids, positions, segments, members)
+    return pack_family(context, [(context, conts)])
+
+
+def group_families(
+    families: Sequence[Family], budget: int, min_shared: int
+) -> list[tuple[list[int], list[Family]]]:
+    """Contexts with a long common prefix (few-shot examples of one subject) put in one row.
+
+    In token order, a context joins the row before it when the row's common prefix stays at
+    least ``min_shared`` tokens and at least as long as what the context adds after it (a short
+    shared prefix would save fewer tokens than the wider attention costs), and the row stays
+    within ``budget`` tokens. Returns ``(common prefix, members)`` per row.
+    """
+    rows: list[tuple[list[int], list[Family]]] = []
+    size = 0
+    for family in sorted(families, key=lambda f: f[0]):
+        context, conts = family
+        own = len(context) + sum(len(c) - 1 for _, c in conts)
+        if rows:
+            prefix, members = rows[-1]
+            shared = common_prefix_len(prefix, context)
+            grown = size + (len(members) - 1) * (len(prefix) - shared) + own - shared
+            if shared >= min_shared and shared >= len(context) - shared and grown <= budget:
+                rows[-1] = (prefix[:shared], [*members, family])
+                size = grown
+                continue
+        rows.append((list(context), [family]))
+        size = own
+    return rows
 
 
 def packed_inputs(
@@ -108,23 +160,31 @@ def packed_inputs(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """``(input_ids, position_ids, 4D boolean attention mask)`` for right-padded packed rows.
 
-    A query attends to an earlier key of the shared context or of its own segment. Padding has
-    segment -1: no real token attends to it, and it attends to the context itself, so no query
-    row is fully masked (that would give NaN states, and NaN times a zero weight is NaN).
+    A query attends to an earlier key of its own segment or of one of its segment's ancestors.
+    Padding is a segment of its own that sees only the prefix and that no real token sees, so
+    no query row is fully masked (that would give NaN states, and NaN times a zero weight is NaN).
     """
     width = max(len(r.input_ids) for r in rows)
+    n_seg = max(len(r.parents) for r in rows) + 1  # the last one is padding
     ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
     positions = torch.zeros((len(rows), width), dtype=torch.long)
-    segments = torch.full((len(rows), width), -1, dtype=torch.long)
+    segments = torch.full((len(rows), width), n_seg - 1, dtype=torch.long)
+    sees = torch.zeros((len(rows), n_seg, n_seg), dtype=torch.bool)
+    sees[:, n_seg - 1, 0] = True
     for b, row in enumerate(rows):
         n = len(row.input_ids)
         ids[b, :n] = torch.tensor(row.input_ids, dtype=torch.long)
         positions[b, :n] = torch.tensor(row.positions, dtype=torch.long)
         segments[b, :n] = torch.tensor(row.segments, dtype=torch.long)
+        for seg in range(len(row.parents)):
+            ancestor = seg
+            while ancestor >= 0:
+                sees[b, seg, ancestor] = True
+                ancestor = row.parents[ancestor]
     index = torch.arange(width)
     causal = index[None, :] <= index[:, None]
-    query, key = segments[:, :, None], segments[:, None, :]
-    mask = causal[None] & ((key == 0) | (key == query))
+    batch = torch.arange(len(rows))[:, None, None]
+    mask = causal[None] & sees[batch, segments[:, :, None], segments[:, None, :]]
     return ids.to(device), positions.to(device), mask[:, None].to(device)
 
 

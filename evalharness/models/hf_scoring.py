@@ -2,8 +2,9 @@
 
 Encoding, truncation and rolling windows follow lm-evaluation-harness (``hf_batching``). Two
 things differ for speed and memory, not for results: choices of a multiple-choice item share
-one forward pass (one packed row: the context once, then each choice with its own positions
-and a mask that hides the other choices); and log-probabilities are computed from hidden
+one forward pass, and so do items whose contexts share a long prefix (few-shot examples): one
+packed row holds the prefix once, each context's rest and each choice with its own positions,
+and a mask that hides siblings from each other; and log-probabilities are computed from hidden
 states in position chunks, only where a target is scored, so a long batch never holds a
 full-vocabulary fp32 tensor. ``HFScoring`` is a mixin of ``HFModel``, which loads the model and
 provides ``_render``, ``_encode``, ``_batches`` and ``_fitting``.
@@ -17,9 +18,11 @@ from collections.abc import Sequence
 import torch
 
 from evalharness.models.hf_batching import (
+    PackedRow,
     ScoreRow,
     encode_pair,
-    pack_continuations,
+    group_families,
+    pack_family,
     packed_inputs,
     pad,
     rolling_windows,
@@ -32,6 +35,8 @@ from evalharness.requests import (
 )
 
 HEAD_CHUNK = 512  # positions per output-embedding matmul; bounds the fp32 log-softmax buffer
+FAMILY_TOKENS = 2048  # a row of contexts sharing a prefix: attention over it grows with its square
+FAMILY_MIN_SHARED = 64  # fewer shared tokens save less than the wider attention costs
 
 
 class HFScoring:
@@ -54,15 +59,22 @@ class HFScoring:
                 shared[tuple(ctx)].append(i)
             else:
                 single.append(i)
-        for ctx in [ctx for ctx, members in shared.items() if len(members) == 1]:
-            single += shared.pop(ctx)  # nothing to share: one plain pass is cheaper
+        families = group_families(
+            [(list(ctx), [(i, pairs[i][1]) for i in members]) for ctx, members in shared.items()],
+            self._family_budget(),
+            FAMILY_MIN_SHARED,
+        )
+        packed: list[PackedRow] = []
+        for prefix, family in families:
+            if len(family) == 1 and len(family[0][1]) == 1:  # nothing to share: a plain pass
+                single.append(family[0][1][0][0])
+            else:
+                packed.append(pack_family(prefix, family))
         rows = [self._pair_row(*pairs[i]) for i in single]
         for i, score in zip(single, self._score_rows(rows), strict=True):
             scores[i] = score
-        if shared:
-            conts = {i: pairs[i][1] for members in shared.values() for i in members}
-            for i, score in self._score_shared(shared, conts).items():
-                scores[i] = score
+        for i, score in self._score_packed(packed).items():
+            scores[i] = score
         return [
             LoglikelihoodResult(logprob, greedy, len(cont), prompt_tokens=len(ctx) + len(cont))
             for (logprob, greedy), (ctx, cont) in zip(scores, pairs, strict=True)  # type: ignore[misc]
@@ -73,6 +85,12 @@ class HFScoring:
         if self.pack_limit is None:
             return self.max_length
         return min(self.max_length, self.pack_limit - 1)
+
+    def _family_budget(self) -> int:
+        """Tokens of a row of several contexts; within a sliding window, where one is set."""
+        if self.pack_limit is None:
+            return FAMILY_TOKENS
+        return min(FAMILY_TOKENS, self.pack_limit - 1)
 
     def _pair_row(self, ctx: list[int], cont: list[int]) -> ScoreRow:
         return ScoreRow((ctx + cont)[-(self.max_length + 1) :][:-1], cont)
@@ -116,20 +134,14 @@ class HFScoring:
                 results[i] = score
         return results
 
-    def _score_shared(
-        self, groups: dict[tuple[int, ...], list[int]], conts: dict[int, list[int]]
-    ) -> dict[int, tuple[float, bool]]:
-        """Score all continuations of a context in one packed row (``pack_continuations``).
+    def _score_packed(self, rows: list[PackedRow]) -> dict[int, tuple[float, bool]]:
+        """Score packed rows (``pack_family``): shared tokens are run once per row.
 
-        The context is run once; each continuation follows it with positions restarting at the
-        context's end and a 4D mask that hides the other continuations, so every request sees
+        The choices of one context, and contexts with a long common prefix (a subject's
+        few-shot examples), share a row; the 4D mask and restarted positions give every request
         exactly the tokens of its own plain pass. The first continuation token is predicted
-        from the context's last position, the rest from the continuation's own segment.
+        from its context's last position, the rest from the continuation's own segment.
         """
-        rows = [
-            pack_continuations(list(ctx), [(i, conts[i]) for i in members])
-            for ctx, members in groups.items()
-        ]
         order = sorted(range(len(rows)), key=lambda r: -len(rows[r].input_ids))
 
         def run(batch: list[int]) -> list[list[tuple[float, bool]]]:
