@@ -1,5 +1,5 @@
 """Judges through a real llama.cpp server (llama-cpp-python 0.3.36, the fixture of
-tests/test_models_openai.py): the constrained path, base_url given as a judge model option."""
+tests/models/test_openai.py): the constrained path, base_url given as a judge model option."""
 
 from __future__ import annotations
 
@@ -17,8 +17,8 @@ from evalharness.judges.stored import as_model
 from evalharness.modelref import ModelRef
 from evalharness.models.openai_api import OpenAIModel
 from evalharness.requests import GenerateRequest, Sampling
+from tests.models.test_openai import Server, key_env, llama  # noqa: F401  (fixtures)
 from tests.support.faulty_proxy import FakeOpenAI, Request, Response, _json
-from tests.test_models_openai import Server, key_env, llama  # noqa: F401  (fixtures)
 
 SUBJECTS = [
     Subject("How many legs does a spider have?", "A spider has eight legs."),

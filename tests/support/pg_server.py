@@ -1,6 +1,6 @@
 """One throwaway PostgreSQL server per test session, a fresh database per test.
 
-Started as ``tests/test_annotate_concurrency.py`` starts its own: ``initdb`` in a temp dir
+Started as ``tests/ratings/test_desk_concurrency.py`` starts its own: ``initdb`` in a temp dir
 (as ``postgres`` when the tests run as root, since the server refuses to run as root).
 A module opts in with ``STORE_KINDS = ("sqlite", "postgresql")``: its ``db_url`` tests then
 run on both (``tests/conftest.py``).

@@ -28,7 +28,7 @@ from evalharness.rag.retrievers import (
 )
 from evalharness.store import open_store
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "tasks"
 
 
