@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from evalharness import preflight
@@ -70,6 +71,7 @@ def evaluate(
         judge_model_args=dict(judge_model_args or {}),
         num_fewshot=num_fewshot,
         shard=shard,
+        executor=executor or Executor(),
     )
     specs = with_num_fewshot(load_specs(options.tasks), num_fewshot)
     tasks = expand(specs, options.sampling)  # fail on bad input before loading a model
@@ -112,7 +114,7 @@ def resume(
     (and, with ``retry_failed``, the samples that failed)."""
     store = open_store(db)
     run = store.get_run(run_id)
-    options = _stored_options(run, progress, retry_failed)
+    options = replace(_stored_options(run, progress, retry_failed), executor=executor or Executor())
     if model is None:
         preflight.check_resumable(run.model, run.config.get("model_args", {}))
         preflight.check_credentials(run.model, run.config.get("model_args", {}))
@@ -147,11 +149,7 @@ def _stored_options(run: Run, progress: bool | None, retry_failed: bool = False)
 
 
 def _load(ref: ModelRef, executor: Executor | None) -> Model:
-    if executor is None or executor.kind == "local":
-        return ref.load()
-    from evalharness.ray_pool import RayPoolModel
-
-    return RayPoolModel(ref, replicas=executor.replicas, address=executor.address)
+    return (executor or Executor()).load(ref)
 
 
 def _cached(model: Model, cache: bool | ResponseCache) -> Model:

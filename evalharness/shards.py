@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from evalharness.errors import ConfigError
+from evalharness.modelref import ModelRef
+from evalharness.models.base import Model
 
 _SHARD = re.compile(r"^\s*(\d+)\s*/\s*(\d+)\s*$")
 # Config keys every shard of one run must agree on (they decide which samples exist and how).
@@ -61,6 +63,15 @@ class Executor:
 
     def record(self) -> dict[str, object]:
         return {"kind": self.kind, "replicas": self.replicas}
+
+    def load(self, ref: ModelRef) -> Model:
+        """``ref`` in this process, or as a pool of Ray replicas (evaluated, judge and selector
+        models alike)."""
+        if self.kind == "local":
+            return ref.load()
+        from evalharness.ray_pool import RayPoolModel  # ray is an optional extra
+
+        return RayPoolModel(ref, replicas=self.replicas, address=self.address)
 
 
 def check_joinable(

@@ -5,7 +5,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from evalharness.judges import JUDGE_PREFIX
@@ -15,13 +15,13 @@ from evalharness.judges.rubric import Rubric
 from evalharness.judges.run import judge_run
 from evalharness.judges.stored import (
     aggregate_values,
-    as_model,
     as_rubric,
     distribution_aggregates,
     finite,
     panel,
     values_of,
 )
+from evalharness.modelref import ModelRef
 from evalharness.models.base import Model
 from evalharness.store import AggregateRow, Store
 
@@ -38,15 +38,18 @@ def judge_task(
     judge_specs: Sequence[JudgeSpec] | None = None,
     *,
     models: Mapping[str, Model] | None = None,
+    load: Callable[[ModelRef], Model] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Run a task's judges on its stored samples; store and return judge aggregates.
 
     Call it after the task's samples are stored and after ``aggregate_task`` (which replaces
     the task's aggregate rows). ``judge_specs`` defaults to ``task_spec.judges``; ``models``
     maps model spec strings to already-loaded models (e.g. the evaluated model) so they are
-    not loaded twice. Returns ``{"judge:<rubric>.<criterion>": aggregate}`` (the judges of
-    one rubric combined by their ``combine``), plus ``"judge:<rubric>.<criterion>[<judge>]"``
-    for each judge when a rubric has several; the same rows go to the aggregates table.
+    not loaded twice; ``load`` loads the others (in this process by default; the run's Ray
+    pool under ``--executor ray``). Returns ``{"judge:<rubric>.<criterion>": aggregate}``
+    (the judges of one rubric combined by their ``combine``), plus
+    ``"judge:<rubric>.<criterion>[<judge>]"`` for each judge when a rubric has several; the
+    same rows go to the aggregates table.
     """
     specs = tuple(task_spec.judges if judge_specs is None else judge_specs)
     loaded = dict(models or {})
@@ -57,7 +60,7 @@ def judge_task(
             spec.model if not spec.model_args else f"{spec.model} {sorted(spec.model_args.items())}"
         )
         if key not in loaded:
-            loaded[key] = as_model(spec.model, spec.model_args)
+            loaded[key] = (load or ModelRef.load)(ModelRef(spec.model, dict(spec.model_args)))
         model = loaded[key]
         rubric = as_rubric(spec.rubric)
         judge_run(

@@ -27,7 +27,7 @@ from evalharness.runner.plan import (
 )
 from evalharness.runner.provenance import git_revision, new_run_id, versions
 from evalharness.runner.responders import RESPONDERS, score
-from evalharness.shards import Shard, check_joinable
+from evalharness.shards import Executor, Shard, check_joinable
 from evalharness.shots import with_num_fewshot
 from evalharness.store import Run, Sample, Store, now
 from evalharness.usage import record_task_usage
@@ -46,6 +46,7 @@ class RunOptions:
     judge_model_args: dict[str, Any] = field(default_factory=dict)  # its backend options
     num_fewshot: int | None = None  # shots for every task (None: each task's own fewshot.k)
     shard: Shard | None = None  # only this shard's items; aggregates once every shard is done
+    executor: Executor = field(default_factory=Executor)  # where judge and selector models run
 
 
 def start_run(
@@ -156,7 +157,7 @@ def with_selector(task: PlannedTask, options: RunOptions, loaded: dict[str, Mode
         return task
     key = repr(ref)
     if key not in loaded:
-        loaded[key] = ref.load()
+        loaded[key] = options.executor.load(ref)
     return replace(task, selector=loaded[key])
 
 
@@ -179,7 +180,10 @@ def finish_tasks(
 
             judges = task_judges(spec, options.judge_model, options.judge_model_args)
             models = {run.model: model} if model is not None else {}
-            results[spec.name].update(judge_task(store, run.id, spec, judges, models=models))
+            load = options.executor.load
+            results[spec.name].update(
+                judge_task(store, run.id, spec, judges, models=models, load=load)
+            )
         record_task_usage(store, run.id, spec.name)
     by_name = {spec.name: spec for spec in specs}
     results.update(aggregate_groups(store, run.id, options.tasks, by_name))

@@ -102,3 +102,40 @@ def test_embedded_model_on_two_replicas(db_url: str) -> None:
         assert (a.task, a.idx, a.output, a.error) == (b.task, b.idx, b.output, b.error)
         if a.task == "piqa":
             assert a.result["logprobs"] == pytest.approx(b.result["logprobs"], abs=1e-4)
+
+
+def test_a_tasks_judge_runs_in_the_pool_and_judges_as_in_process(
+    tmp_path: Path, task: Path, db_url: str
+) -> None:
+    """Under ``--executor ray`` a judge of another name loads as Ray replicas too (a judge
+    as big as the evaluated model must not land in the driver); its verdicts are the same."""
+    from evalharness.judges.records import judgments
+    from evalharness.shards import Executor
+    from tests.judges.helpers import _uniform
+
+    verdict = json.dumps(_uniform(4))
+    task.write_text(
+        task.read_text() + "judges:\n  - rubric: summeval\n    model: scripted\n"
+        f"    model_args: {{default: {verdict}}}\n    source: '{{{{ word }}}}'\n"
+    )
+    runs = {}
+    for kind, executor in (("ray", Executor("ray", replicas=2)), ("local", Executor())):
+        before = _pool_actors()
+        runs[kind] = evaluate("scripted", [str(task)], db=db_url, cache=False,
+                              model_args={"answers": ANSWERS}, executor=executor)  # fmt: skip
+        runs[kind]["new_actors"] = _pool_actors() - before
+    assert runs["ray"]["new_actors"] == 4  # two replicas of the evaluated model, two of the judge
+    assert runs["local"]["new_actors"] == 0
+    judged = runs["ray"]["results"]["echo"]["judge:summeval.coherence"]
+    assert judged["n"] == ROWS and judged["value"] == 4
+    assert judged == runs["local"]["results"]["echo"]["judge:summeval.coherence"]
+    store = open_store(db_url)
+    verdicts = {kind: sorted((j.idx, j.criterion, j.score)
+                             for j in judgments(store, run["run_id"]))
+                for kind, run in runs.items()}  # fmt: skip
+    assert verdicts["ray"] == verdicts["local"] and len(verdicts["ray"]) == ROWS * 4
+
+
+def _pool_actors() -> int:
+    actors = ray._private.state.actors().values()  # the GCS table; needs no dashboard
+    return sum(1 for actor in actors if actor["ActorClassName"].endswith("_Replica"))
