@@ -190,6 +190,7 @@ TABLE_MODULES: tuple[str, ...] = (
     "evalharness.judges.records",
     "evalharness.leases",
     "evalharness.usage",
+    "evalharness.ratings.agreement",
 )
 
 

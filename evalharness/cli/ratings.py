@@ -121,6 +121,7 @@ def calibrate(
     """
     from evalharness.meta.judge_tables import format_tables
     from evalharness.meta.tables import calibrate as compute
+    from evalharness.ratings.agreement import GATED_STATISTIC, Agreement
     from evalharness.store import open_store
 
     result = compute(
@@ -139,6 +140,10 @@ def calibrate(
         typer.echo(f"no tables for {dataset}" + (f" rubric {rubric}" if rubric else ""))
     for line in format_tables(result):
         typer.echo(line)
+    for a in result["stored_agreement"]:
+        if a["statistic"] == GATED_STATISTIC:
+            where = f"{a['rubric']}.{a['criterion']}"
+            typer.echo(f"stored: judge {a['judge']} on {where}: {Agreement(**a).describe()}")
     text = json.dumps(result, indent=2) + "\n"
     name = dataset + (f"-{rubric}" if rubric else "") + (f"-limit{limit}" if limit else "")
     targets = [out / "meta" / f"{name.replace('/', '_')}.json"]

@@ -4,11 +4,14 @@ A gate file lists rules under ``gates:``; each names a ``task`` and, for metric 
 ``metric``. Checks: absolute thresholds (``min``/``max`` on the run's value), a regression
 check against a baseline run (``max_drop``: fail only when the drop exceeds ``max_drop`` and
 a one-sided paired bootstrap rejects H0: drop <= max_drop at ``alpha``), and
-``max_failed_rate`` on the share of samples that failed. ``min_judge_agreement`` is accepted
-but cannot be checked until judges and meta-evaluation exist, so it always yields "error".
+``max_failed_rate`` on the share of samples that failed. A ``metric`` may be a judged one
+(``judge:<rubric>.<criterion>``) and ``min_judge_agreement`` asks for a stored agreement of its
+judge with human ratings (``gate/judged.py``).
 
 Exit codes follow the verdicts: 0 all pass, 1 any failed, 2 any error (a gate that could not
-be checked must be fixed, not read as "the model is bad"). No I/O beyond the store.
+be checked must be fixed, not read as "the model is bad"). A judge without a trusted stored
+agreement is a failure (1), not an error: the number is there but not good enough to ship on.
+No I/O beyond the store.
 """
 
 from __future__ import annotations
@@ -23,7 +26,9 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 
 from evalharness.errors import ConfigError, StoreError
 from evalharness.gate.compare import drop_test, paired_rows
-from evalharness.metrics import METRICS, get_metric, summarize
+from evalharness.gate.judged import MEAN, agreement_problems, judged_samples
+from evalharness.judges import JUDGE_PREFIX, judged_metric
+from evalharness.metrics import METRICS, Metric, get_metric, summarize
 from evalharness.specs import Spec, parse_spec, read_yaml
 from evalharness.store import Run, Sample, Store, runs_with_tag
 
@@ -33,8 +38,7 @@ EXIT_CODES: dict[Status, int] = {"pass": 0, "fail": 1, "error": 2}
 
 class GateRule(Spec):
     task: str = Field(min_length=1)
-    # declared before ``metric`` so that its validator sees it: a judged metric is not in the
-    # metric registry, so its name cannot be checked there
+    # declared before ``metric`` so that its validator sees it
     min_judge_agreement: float | None = Field(None, ge=-1, le=1)
     metric: str | None = None
     min: float | None = None
@@ -47,10 +51,11 @@ class GateRule(Spec):
     @field_validator("metric")
     @classmethod
     def _known_metric(cls, name: str | None, info: ValidationInfo) -> str | None:
-        judged = info.data.get("min_judge_agreement") is not None
-        if name is not None and name not in METRICS and not judged:
-            raise ValueError(f"unknown metric {name!r} (known: {', '.join(sorted(METRICS))})")
-        return name
+        if name is None or name in METRICS or judged_metric(name):
+            return name
+        if info.data.get("min_judge_agreement") is not None or name.startswith(JUDGE_PREFIX):
+            raise ValueError(f"expected judge:<rubric>.<criterion>, got {name!r}")
+        raise ValueError(f"unknown metric {name!r} (known: {', '.join(sorted(METRICS))})")
 
     @model_validator(mode="after")
     def _checks(self) -> GateRule:
@@ -64,6 +69,8 @@ class GateRule(Spec):
             )
         if metric_checks and self.metric is None:
             raise ValueError(f"'{metric_checks[0]}' needs 'metric'")
+        if self.min_judge_agreement is not None and not judged_metric(self.metric or ""):
+            raise ValueError("min_judge_agreement needs metric: judge:<rubric>.<criterion>")
         if self.min is not None and self.max is not None and self.min > self.max:
             raise ValueError(f"min {self.min} is above max {self.max}")
         stray = sorted({"relative", "alpha"} & self.model_fields_set)
@@ -190,6 +197,7 @@ class _Runs:
     """What every rule is checked against."""
 
     spec: GateSpec
+    store: Store
     run: Run
     cand: dict[str, list[Sample]]
     base_run: Run | None
@@ -208,7 +216,7 @@ def evaluate_gate(
     run = _finished(store.get_run(run_id), "candidate")
     base_run, note = resolve_baseline(store, run, baseline)
     base = _by_task(store.samples(base_run.id)) if base_run else {}
-    runs = _Runs(spec, run, _by_task(store.samples(run.id)), base_run, base, note)
+    runs = _Runs(spec, store, run, _by_task(store.samples(run.id)), base_run, base, note)
     verdicts = []
     for rule in spec.gates:
         verdict = Verdict(rule.task, rule.describe())
@@ -224,11 +232,6 @@ def _check(v: Verdict, rule: GateRule, runs: _Runs) -> None:
         known = ", ".join(sorted(runs.cand)) or "none"
         v.error(f"run {runs.run.id} has no samples of task {rule.task!r} (tasks: {known})")
         return
-    if rule.min_judge_agreement is not None:
-        v.error(
-            "min_judge_agreement cannot be checked: judges and their meta-evaluation "
-            "against human ratings do not exist yet"
-        )
     if rule.max_failed_rate is not None:
         failed = sum(s.error is not None for s in samples)
         v.failed_rate = failed / len(samples)
@@ -237,27 +240,58 @@ def _check(v: Verdict, rule: GateRule, runs: _Runs) -> None:
                 f"failed rate {v.failed_rate:.4g} ({failed}/{len(samples)}) > "
                 f"{rule.max_failed_rate:g}"
             )
-    if rule.metric is None or (rule.min is None and rule.max is None and rule.max_drop is None):
+    if rule.metric is None:
         return
-    ok = [s for s in samples if s.error is None]
-    if any(rule.metric not in (s.stats or {}) for s in ok):
-        have = sorted({m for s in ok for m in (s.stats or {})})
+    judged = judged_metric(rule.metric)
+    try:
+        if judged and rule.min_judge_agreement is not None:
+            for problem in agreement_problems(
+                runs.store, runs.run.id, rule.task, judged, rule.metric, rule.min_judge_agreement
+            ):
+                v.fail(problem)
+        if rule.min is None and rule.max is None and rule.max_drop is None:
+            return
+        ok, base = _scored(rule, rule.metric, runs, samples)
+    except ConfigError as exc:  # the judged metric cannot be read from this run
+        v.error(str(exc))
+        return
+    if ok is None:
+        have = sorted({m for s in samples if s.error is None for m in (s.stats or {})})
         v.error(
             f"metric {rule.metric!r} is absent from task {rule.task!r} of run "
             f"{runs.run.id} (has: {', '.join(have) or 'none'})"
         )
         return
-    _thresholds(v, rule, rule.metric, ok)
+    metric = MEAN if judged else get_metric(rule.metric)
+    _thresholds(v, rule, metric, ok)
     if rule.max_drop is not None:
-        _regression(v, rule, rule.metric, rule.max_drop, ok, runs)
+        _regression(v, rule, metric, rule.max_drop, ok, base, runs)
 
 
-def _thresholds(v: Verdict, rule: GateRule, name: str, ok: list[Sample]) -> None:
+def _scored(
+    rule: GateRule, name: str, runs: _Runs, samples: list[Sample]
+) -> tuple[list[Sample] | None, list[Sample]]:
+    """The candidate's and the baseline's scored samples of ``name`` (candidate None: the
+    metric is absent); judged metrics come from each run's judgments."""
+    base = runs.base.get(rule.task, [])
+    judged = judged_metric(name)
+    if judged is None:
+        ok = [s for s in samples if s.error is None]
+        return (None if any(name not in (s.stats or {}) for s in ok) else ok), base
+    ok = judged_samples(runs.store, runs.run.id, rule.task, samples, judged, name)
+    if runs.base_run is not None and rule.max_drop is not None and base:
+        base = judged_samples(runs.store, runs.base_run.id, rule.task, base, judged, name)
+    return ok, base
+
+
+def _thresholds(v: Verdict, rule: GateRule, metric: Metric, ok: list[Sample]) -> None:
+    name = rule.metric
+    assert name is not None
     if not ok:
         v.n = 0
-        v.fail(f"no scored samples: every sample of {rule.task!r} failed")
+        v.fail(f"no scored samples: every sample of {rule.task!r} failed or went unjudged")
         return
-    agg = summarize(get_metric(name), np.array([s.stats[name] for s in ok], dtype=float))
+    agg = summarize(metric, np.array([s.stats[name] for s in ok], dtype=float))
     v.value, v.ci_low, v.ci_high, v.n = agg.value, agg.ci_low, agg.ci_high, agg.n
     if not math.isfinite(agg.value):
         v.fail(f"{name} is undefined (NaN) on this run")
@@ -268,12 +302,19 @@ def _thresholds(v: Verdict, rule: GateRule, name: str, ok: list[Sample]) -> None
 
 
 def _regression(
-    v: Verdict, rule: GateRule, name: str, max_drop: float, ok: list[Sample], runs: _Runs
+    v: Verdict,
+    rule: GateRule,
+    metric: Metric,
+    max_drop: float,
+    ok: list[Sample],
+    base: list[Sample],
+    runs: _Runs,
 ) -> None:
+    name = rule.metric
+    assert name is not None
     if runs.base_run is None:
         v.error(f"max_drop needs a baseline run: {runs.note}")
         return
-    base = runs.base.get(rule.task, [])
     where = f"task {rule.task!r} of baseline run {runs.base_run.id}"
     paired = paired_rows(base, ok, name)
     v.n_shared = paired.n
@@ -292,7 +333,7 @@ def _regression(
             v.error(f"no scored sample with {name!r} is shared with {where}")
         return
     test = drop_test(
-        get_metric(name),
+        metric,
         paired.a,
         paired.b,
         max_drop=max_drop,

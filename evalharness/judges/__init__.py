@@ -7,11 +7,39 @@ distributions), ``records`` (the ``judgments`` table), ``stored`` (stored sample
 stored judgments -> aggregates), ``run`` (judging stored runs: pointwise, pairwise), ``task``
 (a task's judges after its run), ``best_of_n`` (best-of-N selection by a judge). The commands
 are in ``evalharness.cli.judge``. Judge scores are named ``judge:<rubric>.<criterion>`` and a
-best-of-N selector ``judge:<rubric>``; ``judge_rubric`` is the one reader of that prefix.
-Nothing heavy is imported here.
+best-of-N selector ``judge:<rubric>``; ``judge_rubric`` and ``judged_metric`` are the readers
+of that prefix. Nothing heavy is imported here.
 """
 
+import re
+from dataclasses import dataclass
+
 JUDGE_PREFIX = "judge:"
+_JUDGED = re.compile(r"^judge:([^.\[\]]+)\.([^\[\]]+?)(?:\[(.+)\])?$")
+
+
+@dataclass(frozen=True)
+class JudgedMetric:
+    """``judge:<rubric>.<criterion>[<judge>]``: ``criterion`` may be ``<criterion>:<label>``
+    (the rate of that label); ``judge`` None means the rubric's panel."""
+
+    rubric: str
+    criterion: str
+    judge: str | None = None
+
+    @property
+    def label(self) -> str | None:
+        return self.criterion.split(":", 1)[1] if ":" in self.criterion else None
+
+    @property
+    def base_criterion(self) -> str:
+        return self.criterion.split(":", 1)[0]
+
+
+def judged_metric(name: str) -> JudgedMetric | None:
+    """The parts of a judged metric's name; None for any other name."""
+    match = _JUDGED.match(name)
+    return JudgedMetric(match[1], match[2], match[3]) if match else None
 
 
 def judge_rubric(name: str) -> str | None:

@@ -18,7 +18,9 @@ standard tables (``DATASET_TABLES``) plus ``judge_tables`` for any other judge i
 **Hook for new judges** (e.g. the embedded model through the judges module):
 ``judge_tables.judge_tables(store, dataset, rubric=..., judge_scores=frame)`` computes the same
 item / summary / system tables for any judge's scores (see ``meta/judge_tables.py``); judges
-whose scores are stored as ratings of kind ``judge`` appear in ``calibrate`` automatically.
+whose scores are stored as ratings of kind ``judge`` appear in ``calibrate`` automatically, and
+so do the ``judgments`` of run samples that people rated (``meta/own_judges.py``): their
+item-level agreement is stored (``ratings/agreement.py``) for gates and reports.
 """
 
 from __future__ import annotations
@@ -32,8 +34,10 @@ from evalharness.meta import pairwise
 from evalharness.meta.agreement import summary_level, system_level
 from evalharness.meta.judge_tables import Table, jsonable, judge_tables, scoped_ratings
 from evalharness.meta.metric_scores import metric_scores, system_corpus_scores
+from evalharness.meta.own_judges import measure, run_judgment_scores
 from evalharness.meta.statistics import BATCH_CORRELATIONS, CORRELATION_FNS, ci
 from evalharness.meta.statistics import percentile_interval as interval
+from evalharness.ratings.agreement import store_agreement
 from evalharness.ratings.records import datasets, items
 from evalharness.store import Store
 
@@ -263,6 +267,15 @@ def calibrate(
         tables += DATASET_TABLES[dataset](store, n_boot, seed, limit)
     covered = () if rubric is not None else PUBLISHED_JUDGES.get(dataset, ())
     tables += judge_tables(store, dataset, rubric=rubric, exclude=covered, n_boot=n_boot, seed=seed)
+    own = run_judgment_scores(store, dataset)  # the team's judges on rated run samples
+    own = own if rubric is None else own[own["rubric"] == rubric]
+    if not own.empty:
+        tables += judge_tables(
+            store, dataset, rubric=rubric, judge_scores=own, n_boot=n_boot, seed=seed
+        )
+    found = [a for a in measure(store, dataset, n_boot=n_boot, seed=seed)
+             if rubric is None or a.rubric == rubric]  # fmt: skip
+    store_agreement(store, found)
     return {
         "dataset": dataset,
         "rubric": rubric,
@@ -271,4 +284,5 @@ def calibrate(
         "limit": limit,
         "imported": imported,
         "tables": [jsonable(asdict(t)) for t in tables],
+        "stored_agreement": [asdict(a) for a in found],
     }

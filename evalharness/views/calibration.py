@@ -25,8 +25,9 @@ from evalharness.meta.bias import (
     verbosity_bias,
 )
 from evalharness.meta.calibration import confusion, fit_isotonic
+from evalharness.meta.own_judges import run_judgment_scores
 from evalharness.meta.pairwise import accuracy, majority_label, rater_kappa, swap
-from evalharness.ratings.records import RatedItem, items, ratings
+from evalharness.ratings.records import items, ratings
 from evalharness.store import Store
 
 PAIR_COLUMNS = [
@@ -49,26 +50,9 @@ def human_sets(store: Store) -> pd.DataFrame:
 
 def _run_judgments(store: Store, dataset: str, rubric: str, criterion: str) -> pd.DataFrame:
     """Pointwise judgments of run samples that are rated items of ``dataset``."""
-    from evalharness.judges.records import Judgment
-
-    query = (
-        select(RatedItem.id, Judgment.judge, Judgment.score, Judgment.label)
-        .join(
-            Judgment,
-            (Judgment.run_id == RatedItem.run_id)
-            & (Judgment.task == RatedItem.task)
-            & (Judgment.idx == RatedItem.sample_idx),
-        )
-        .where(RatedItem.dataset == dataset, Judgment.rubric == rubric)
-        .where(Judgment.criterion == criterion, Judgment.parsed.is_(True))
-        .where(Judgment.other_run_id.is_(None))
-        .order_by(Judgment.id)
-    )
-    with store.session() as s:
-        rows = s.execute(query).all()
-    return pd.DataFrame(
-        [tuple(r) for r in rows], columns=["item_id", "annotator", "score", "label"]
-    )
+    frame = run_judgment_scores(store, dataset)
+    keep = (frame["rubric"] == rubric) & (frame["criterion"] == criterion)
+    return frame.loc[keep, ["item_id", "annotator", "score", "label"]]
 
 
 def pairs(store: Store, dataset: str, rubric: str, criterion: str) -> pd.DataFrame:

@@ -334,7 +334,7 @@ def _mixed_report(db_url: str):
     rules = (
         {"task": "quiz", "metric": "acc", "min": 0.5},
         {"task": "quiz", "metric": "acc", "min": 0.9},
-        {"task": "quiz", "metric": "judge_helpfulness", "min_judge_agreement": 0.6},
+        {"task": "quiz", "metric": "judge:summeval.coherence", "min_judge_agreement": 0.6},
         {"task": "quiz", "max_failed_rate": 0.1},
     )
     return evaluate_gate(open_store(db_url), _spec(*rules), "r", source="gates.yaml")

@@ -1,0 +1,116 @@
+"""Gates on judged metrics, end to end: a run, its judge, people rating the same samples at
+the annotation desk, ``calibrate`` storing the judge's agreement, and ``min_judge_agreement``
+failing before it and passing or failing by its threshold after."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from evalharness import evaluate
+from evalharness.errors import ConfigError
+from evalharness.gate.rules import GateSpec, evaluate_gate
+from evalharness.judges.run import judge_run
+from evalharness.models.scripted import ScriptedModel
+from evalharness.prompts import prompt_text
+from evalharness.ratings.agreement import stored_agreement
+from evalharness.ratings.desk import Source, queue, submit
+from evalharness.requests import GenerateRequest, Generation
+from evalharness.specs import parse_spec
+from evalharness.store import open_store
+from tests.judges.helpers import SUMMEVAL, _answer
+from tests.support.helpers import run_cli, write_echo_task
+
+STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
+ROWS = 12
+RULE = {"task": "echo", "metric": "judge:summeval.coherence"}
+
+
+def _score(word: int) -> int:
+    return 1 + word % 5
+
+
+class WordJudge(ScriptedModel):
+    """Scores a sample by the number in its word (w7 -> 3), so judge and people can agree."""
+
+    def generate(self, requests: list[GenerateRequest]) -> list[Generation]:
+        found = [int(re.findall(r"\bw(\d+)\b", prompt_text(r.prompt))[0]) for r in requests]
+        return [Generation(texts=(_answer(SUMMEVAL, {"coherence": _score(k)}),)) for k in found]
+
+
+def _spec(*rules: dict) -> GateSpec:
+    return parse_spec(GateSpec, {"gates": list(rules)}, "gates.yaml")
+
+
+@pytest.fixture
+def judged_run(tmp_path: Path, db_url: str) -> str:
+    task = write_echo_task(tmp_path, ROWS, metrics="exact_match")
+    answers = {f"Say w{i}": f"w{i}" for i in range(ROWS)}
+    run_id = evaluate("scripted", [str(task)], db=db_url, model_args={"answers": answers},
+                      cache=False)["run_id"]  # fmt: skip
+    judge_run(open_store(db_url), run_id, SUMMEVAL, WordJudge(), task="echo")
+    return run_id
+
+
+def _rate(db_url: str, flipped: set[int]) -> None:
+    """alice rates every sample as the judge did, except the words in ``flipped``."""
+    store = open_store(db_url)
+    for item in queue(store, "alice", SUMMEVAL, Source("task", "echo")):
+        k = int(item.response.removeprefix("w"))
+        score = 6 - _score(k) if k in flipped else _score(k)
+        submit(store, "alice", item, SUMMEVAL, {c.name: score if c.name == "coherence" else 1
+                                                for c in SUMMEVAL.criteria})  # fmt: skip
+
+
+def test_judged_metric_thresholds_read_the_runs_judgments(judged_run: str, db_url: str) -> None:
+    store = open_store(db_url)
+    mean = sum(_score(k) for k in range(ROWS)) / ROWS
+    passed = evaluate_gate(store, _spec({**RULE, "min": mean - 0.01}), judged_run).verdicts[0]
+    assert passed.status == "pass" and passed.n == ROWS
+    assert passed.value == pytest.approx(mean) and passed.ci_low < mean < passed.ci_high
+    failed = evaluate_gate(store, _spec({**RULE, "min": mean + 0.01}), judged_run).verdicts[0]
+    assert failed.status == "fail" and "is below min" in failed.reasons[0]
+    same = evaluate_gate(store, _spec({**RULE, "max_drop": 0.0}), judged_run, judged_run)
+    assert same.verdicts[0].status == "pass" and same.verdicts[0].n_shared == ROWS
+    absent = _spec({**RULE, "metric": "judge:mtbench_single.overall", "min": 1})
+    verdict = evaluate_gate(store, absent, judged_run).verdicts[0]
+    assert verdict.status == "error"
+    assert "no judgments for judge:mtbench_single.overall" in verdict.reasons[0]
+
+
+def test_rule_names_must_be_judged_metrics() -> None:
+    with pytest.raises(ConfigError, match="min_judge_agreement needs metric: judge:"):
+        _spec({"task": "echo", "metric": "exact_match", "min_judge_agreement": 0.5})
+    with pytest.raises(ConfigError, match="expected judge:<rubric>.<criterion>, got 'judge:x'"):
+        _spec({"task": "echo", "metric": "judge:x", "min": 1})
+
+
+def test_min_judge_agreement_fails_until_calibrated_then_by_threshold(
+    judged_run: str, db_url: str, tmp_path: Path
+) -> None:
+    store = open_store(db_url)
+    trusting = _spec({**RULE, "min_judge_agreement": 0.3})
+    before = evaluate_gate(store, trusting, judged_run)
+    assert before.exit_code == 1  # a failure, not an error: the number exists but is unchecked
+    assert "has no stored agreement with human ratings" in before.verdicts[0].reasons[0]
+    assert "calibrate --dataset echo" in before.verdicts[0].reasons[0]
+    gates = tmp_path / "gates.yaml"
+    gates.write_text("gates:\n  - {task: echo, metric: judge:summeval.coherence, "
+                     "min_judge_agreement: 0.3}\n")  # fmt: skip
+    cli = run_cli("gate", str(gates), "--run", judged_run, "--db", db_url)
+    assert cli.returncode == 1, cli.stdout + cli.stderr
+
+    _rate(db_url, flipped={3})  # one of twelve disagrees
+    result = run_cli("calibrate", "--dataset", "echo", "--db", db_url, "--out", str(tmp_path))
+    assert result.returncode == 0, result.stderr
+    assert "stored: judge scripted on summeval.coherence: ρ" in result.stdout
+    stored = stored_agreement(store, "scripted", "summeval", "coherence")
+    assert stored is not None and stored.n == ROWS and stored.dataset == "echo"
+    assert 0.3 < stored.ci_low <= stored.value < 1.0
+
+    assert evaluate_gate(store, trusting, judged_run).exit_code == 0
+    strict = evaluate_gate(store, _spec({**RULE, "min_judge_agreement": 0.99}), judged_run)
+    assert strict.exit_code == 1 and "its lower bound" in strict.verdicts[0].reasons[0]
+    assert run_cli("gate", str(gates), "--run", judged_run, "--db", db_url).returncode == 0
