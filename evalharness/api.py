@@ -10,6 +10,7 @@ from evalharness import preflight
 from evalharness.cache import CachedModel, ResponseCache
 from evalharness.modelref import ModelRef
 from evalharness.models.base import Model
+from evalharness.ratings.agreement import with_agreement
 from evalharness.runner.orchestrate import RunOptions, execute, finalize_run, start_run
 from evalharness.runner.plan import (
     build_all,
@@ -97,7 +98,7 @@ def evaluate(
     if on_start is not None:
         on_start(run, store)
     results = execute(store, run, _cached(backend, cache), options, tasks)
-    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
+    return _returned(store, run, results)
 
 
 def resume(
@@ -123,7 +124,7 @@ def resume(
     if on_start is not None:
         on_start(run, store)
     results = execute(store, run, backend, options)
-    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
+    return _returned(store, run, results)
 
 
 def finalize(run_id: str, *, db: str | None = None) -> dict[str, Any]:
@@ -131,7 +132,7 @@ def finalize(run_id: str, *, db: str | None = None) -> dict[str, Any]:
     store = open_store(db)
     run = store.get_run(run_id)
     results = finalize_run(store, run, _stored_options(run, None))
-    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
+    return _returned(store, run, results)
 
 
 def _stored_options(run: Run, progress: bool | None, retry_failed: bool = False) -> RunOptions:
@@ -146,6 +147,12 @@ def _stored_options(run: Run, progress: bool | None, retry_failed: bool = False)
         judge_model_args=dict(run.config.get("judge_model_args") or {}),
         num_fewshot=run.config.get("num_fewshot"),
     )
+
+
+def _returned(store: Store, run: Run, results: dict[str, Any]) -> dict[str, Any]:
+    """What ``run --json`` holds; each judged number carries its judge's stored agreement."""
+    with_agreement(store, run.id, results)
+    return {"run_id": run.id, "results": results, **run_record(store, run.id)}
 
 
 def _load(ref: ModelRef, executor: Executor | None) -> Model:

@@ -74,7 +74,10 @@ _Report = Annotated[bool, typer.Option(help="write reports/<run_id>/ afterwards"
 
 
 def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
-    """One line per metric; a metric with nothing to average (n = 0) shows — for value and CI."""
+    """One line per metric; a metric with nothing to average (n = 0) shows — for value and CI;
+    a judged one ends with its judge's stored agreement with people, or ``uncalibrated``."""
+    from evalharness.ratings.agreement import trust_text  # the store: not for --help
+
     typer.echo(f"run {run_id}")
     width = max([18, *(len(m) for metrics in results.values() for m in metrics)])
     tw = max([16, *(len(task) for task in results)])  # mmlu_high_school_government_and_politics
@@ -89,7 +92,10 @@ def print_results(run_id: str, results: dict[str, dict[str, Any]]) -> None:
             value, ci = MISSING, MISSING
             if n:
                 value, ci = number(agg["value"]), interval(agg["ci_low"], agg["ci_high"])
-            typer.echo(f"{task:<{tw}} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}")
+            trust = f"  · {trust_text(agg)}" if "agreement" in agg else ""
+            typer.echo(
+                f"{task:<{tw}} {metric:<{width}} {value:>10}  {ci:<23} {n:>5} {failed:>6}{trust}"
+            )
 
 
 def run(

@@ -8,12 +8,15 @@ latest row; a judge nobody has checked against people has none.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 import sqlalchemy as sa
 from sqlalchemy.orm import Mapped, mapped_column
 
+from evalharness.judges import judged_metric
+from evalharness.judges.records import Judgment
 from evalharness.store import Base, Store, now
 
 # The statistic ``min_judge_agreement`` compares with: rank correlation, as G-Eval reports.
@@ -83,3 +86,41 @@ def stored_agreement(
     fields = ("judge", "rubric", "criterion", "dataset", "statistic", "value", "ci_low",
               "ci_high", "n")  # fmt: skip
     return Agreement(**{f: getattr(row, f) for f in fields})
+
+
+def judges_behind(store: Store, run_id: str, task: str, rubric: str, criterion: str) -> list[str]:
+    """The judge models whose verdicts on ``criterion`` of the run's ``task`` are stored."""
+    query = (
+        sa.select(Judgment.judge)
+        .where(Judgment.run_id == run_id, Judgment.task == task, Judgment.rubric == rubric)
+        .where(Judgment.criterion == criterion, Judgment.other_run_id.is_(None))
+        .distinct()
+    )
+    with store.session() as s:
+        return sorted(s.scalars(query))
+
+
+def with_agreement(store: Store, run_id: str, results: dict[str, dict[str, Any]]) -> None:
+    """Put each judged aggregate's trust beside it: ``agreement`` is, per judge behind it, the
+    stored agreement (``asdict(Agreement)``) or None (uncalibrated); other metrics unchanged."""
+    for task, metrics in results.items():
+        for name, agg in metrics.items():
+            judged = judged_metric(name)
+            if judged is None or not isinstance(agg, dict):
+                continue
+            criterion = judged.base_criterion.split(".", 1)[0]  # coherence.expected: coherence
+            judges = [judged.judge] if judged.judge else judges_behind(
+                store, run_id, task, judged.rubric, criterion
+            )  # fmt: skip
+            found = {j: stored_agreement(store, j, judged.rubric, criterion) for j in judges}
+            agg["agreement"] = {j: asdict(a) if a else None for j, a in found.items()}
+
+
+def trust_text(agg: dict[str, Any]) -> str:
+    """``ρ 0.42 [0.35, 0.49], n 40`` per judge of a judged aggregate, or ``uncalibrated``."""
+    shown = [
+        (Agreement(**a).describe() if a else "uncalibrated")
+        + (f" ({judge})" if len(agg["agreement"]) > 1 else "")
+        for judge, a in agg.get("agreement", {}).items()
+    ]
+    return "; ".join(shown) or "uncalibrated"

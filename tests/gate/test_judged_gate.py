@@ -4,6 +4,7 @@ failing before it and passing or failing by its threshold after."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -54,10 +55,12 @@ def judged_run(tmp_path: Path, db_url: str) -> str:
     return run_id
 
 
-def _rate(db_url: str, flipped: set[int]) -> None:
-    """alice rates every sample as the judge did, except the words in ``flipped``."""
+def _rate(db_url: str, run_id: str, flipped: set[int]) -> None:
+    """alice rates every sample of the run as the judge did, except the words in ``flipped``."""
     store = open_store(db_url)
     for item in queue(store, "alice", SUMMEVAL, Source("task", "echo")):
+        if item.pointer is None or item.pointer[0] != run_id:
+            continue
         k = int(item.response.removeprefix("w"))
         score = 6 - _score(k) if k in flipped else _score(k)
         submit(store, "alice", item, SUMMEVAL, {c.name: score if c.name == "coherence" else 1
@@ -102,7 +105,7 @@ def test_min_judge_agreement_fails_until_calibrated_then_by_threshold(
     cli = run_cli("gate", str(gates), "--run", judged_run, "--db", db_url)
     assert cli.returncode == 1, cli.stdout + cli.stderr
 
-    _rate(db_url, flipped={3})  # one of twelve disagrees
+    _rate(db_url, judged_run, flipped={3})  # one of twelve disagrees
     result = run_cli("calibrate", "--dataset", "echo", "--db", db_url, "--out", str(tmp_path))
     assert result.returncode == 0, result.stderr
     assert "stored: judge scripted on summeval.coherence: ρ" in result.stdout
@@ -114,3 +117,38 @@ def test_min_judge_agreement_fails_until_calibrated_then_by_threshold(
     strict = evaluate_gate(store, _spec({**RULE, "min_judge_agreement": 0.99}), judged_run)
     assert strict.exit_code == 1 and "its lower bound" in strict.verdicts[0].reasons[0]
     assert run_cli("gate", str(gates), "--run", judged_run, "--db", db_url).returncode == 0
+
+
+def test_judged_numbers_carry_their_judges_agreement(
+    judged_run: str, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from evalharness.cli.run import print_results
+    from evalharness.meta.tables import calibrate
+
+    task = tmp_path / "echo.yaml"
+    plain = task.read_text()
+    answers = {f"Say w{i}": f"w{i}" for i in range(ROWS)}
+
+    def judged() -> dict:
+        verdict = json.dumps(_answer(SUMMEVAL, {"coherence": 4}))
+        task.write_text(plain + "judges:\n  - rubric: summeval\n    model: scripted\n"
+                        f"    model_args: {{default: {verdict}}}\n")  # fmt: skip
+        out = evaluate("scripted", [str(task)], db=db_url, model_args={"answers": answers},
+                       cache=False)  # fmt: skip
+        return out["results"]["echo"]["judge:summeval.coherence"]
+
+    fresh = judged()
+    assert fresh["agreement"] == {"scripted": None}
+    _rate(db_url, judged_run, flipped={3})
+    calibrate(open_store(db_url), "echo", n_boot=200)
+    calibrated = judged()  # the same judge model, now with a stored agreement
+    stored = calibrated["agreement"]["scripted"]
+    assert stored["statistic"] == "spearman" and stored["n"] == ROWS and stored["dataset"] == "echo"
+    print_results("r", {"echo": {"judge:summeval.coherence": calibrated, "exact_match": {
+        "value": 1.0, "ci_low": 1.0, "ci_high": 1.0, "n": ROWS, "n_failed": 0}}})  # fmt: skip
+    print_results("r", {"echo": {"judge:summeval.coherence": fresh}})
+    lines = capsys.readouterr().out.splitlines()
+    assert re.search(r"judge:summeval\.coherence .* · ρ 0\.\d\d \[0\.\d\d, 1\.00\], n 12$",
+                     lines[3])  # fmt: skip
+    assert lines[4].startswith("echo") and "·" not in lines[4]  # exact_match: not judged
+    assert lines[-1].endswith("· uncalibrated")
