@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -121,6 +121,7 @@ class SampleFilter:
     score_range: tuple[float, float] | None = None
     failed_only: bool = False
     only_ids: frozenset[int] | None = None
+    ok_only: bool = False
 
     def where(self, run_id: str) -> list[ColumnElement[bool]]:
         out: list[ColumnElement[bool]] = [Sample.run_id == run_id]
@@ -128,6 +129,8 @@ class SampleFilter:
             out.append(Sample.task == self.task)
         if self.failed_only:
             out.append(Sample.error.is_not(None))
+        if self.ok_only:
+            out.append(Sample.error.is_(None))
         if self.only_ids is not None:
             out.append(Sample.id.in_(sorted(self.only_ids)) if self.only_ids else false())
         if self.metric and self.score_range is not None:
@@ -204,9 +207,15 @@ class Store:
             query = select(Sample.idx).where(Sample.run_id == run_id, Sample.task == task)
             return set(s.scalars(query))
 
-    def samples(self, run_id: str, task: str | None = None) -> list[Sample]:
+    def samples(
+        self, run_id: str, task: str | None = None, *, fields: Sequence[str] = ()
+    ) -> list[Sample]:
+        """Every sample of a run (or task) by (task, idx); only ``fields`` loaded if given (the
+        others must not be touched). Pages read ``sample_page`` instead."""
         with self.session() as s:
             query = select(Sample).where(Sample.run_id == run_id)
+            if fields:
+                query = query.options(load_only(*(getattr(Sample, f) for f in fields)))
             if task is not None:
                 query = query.where(Sample.task == task)
             return list(s.scalars(query.order_by(Sample.task, Sample.idx)))
@@ -224,16 +233,18 @@ class Store:
         metric: str | None = None,
         score_range: tuple[float, float] | None = None,
         only_ids: Iterable[int] | None = None,
+        ok_only: bool = False,
     ) -> tuple[list[Sample], int]:
         """``limit`` samples from ``offset`` in (task, idx) order, and how many match in all.
 
         ``search`` is case-insensitive (``LIKE``/``ILIKE``) over input, prompt, output,
         reference and error; ``score_range`` keeps samples whose ``metric`` lies in [low, high];
-        ``only_ids`` keeps those sample ids. One ``LIMIT`` query and one ``COUNT(*)``.
+        ``only_ids`` keeps those sample ids; ``ok_only`` the samples without error. One
+        ``LIMIT`` query and one ``COUNT(*)``.
         """
         where = SampleFilter(
             task, search, metric, score_range, failed_only,
-            None if only_ids is None else frozenset(only_ids),
+            None if only_ids is None else frozenset(only_ids), ok_only,
         ).where(run_id)  # fmt: skip
         page = select(Sample).where(*where).order_by(Sample.task, Sample.idx)
         with self.session() as s:
