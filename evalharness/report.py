@@ -61,30 +61,29 @@ def _environment(autoescape: bool) -> SandboxedEnvironment:
 
 
 def report_context(store: Store, run_id: str) -> dict[str, Any]:
+    """What the templates show: the run, per task its aggregates, the first ``SAMPLES_SHOWN``
+    samples without error, every failed sample (index and error only) and usage; read with a
+    few SQL queries per task (``LIMIT``, the failed-samples index, stored usage), never by
+    loading the run's samples."""
     run = store.get_run(run_id)
-    aggregates = store.aggregates(run_id)
-    samples = store.samples(run_id)
     tasks: dict[str, dict[str, Any]] = {}
-    for agg in aggregates:
-        tasks.setdefault(agg.task, {"aggregates": [], "samples": [], "failed": [], "usage": {}})
-        tasks[agg.task]["aggregates"].append(agg)
-    for sample in samples:
-        task = tasks.setdefault(
-            sample.task, {"aggregates": [], "samples": [], "failed": [], "usage": {}}
-        )
-        if sample.error:
-            task["failed"].append(sample)
-        elif len(task["samples"]) < SAMPLES_SHOWN:
-            task["samples"].append(sample)
+
+    def entry(name: str) -> dict[str, Any]:
+        return tasks.setdefault(name, {"aggregates": [], "samples": [], "failed": [], "usage": {}})
+
+    for agg in store.aggregates(run_id):
+        entry(agg.task)["aggregates"].append(agg)
     usage = run_usage(store, run_id)
+    for name in store.sample_tasks(run_id):
+        task = entry(name)
+        task["samples"] = store.sample_page(run_id, name, limit=SAMPLES_SHOWN, ok_only=True)[0]
+        task["failed"] = store.failed_samples(run_id, name)
     for name, task in tasks.items():
-        rows = [s.latency_s for s in samples if s.task == name and s.latency_s is not None]
-        latencies = sorted(rows)
         stored = usage["tasks"].get(name) or add_up([])
         task["usage"] = {
             **stored,
             "n": stored["samples"],
-            "latency_p50": latencies[len(latencies) // 2] if latencies else None,
+            "latency_p50": store.median_latency(run_id, name),
         }
     return {"run": run, "tasks": tasks, "total": usage["total"]}
 

@@ -7,8 +7,9 @@ as they finish, so a crash loses nothing finished and a resumed run does only wh
 from __future__ import annotations
 
 import importlib
+import json
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -18,18 +19,26 @@ from sqlalchemy import (
     DateTime,
     Float,
     ForeignKey,
+    Index,
     Integer,
     String,
     Text,
     UniqueConstraint,
+    cast,
     create_engine,
     delete,
     event,
+    false,
+    func,
+    or_,
     select,
+    text,
+    true,
 )
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import ArgumentError, IntegrityError, OperationalError
-from sqlalchemy.orm import DeclarativeBase, Mapped, Session, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, load_only, mapped_column
+from sqlalchemy.sql.elements import ColumnElement
 
 from evalharness.errors import StoreError
 from evalharness.schema import upgrade
@@ -55,14 +64,21 @@ class Run(Base):
     versions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     git_revision: Mapped[str | None] = mapped_column(String(64), nullable=True)
     tags: Mapped[list[str]] = mapped_column(JSON, default=list)
-    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now, index=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
     duration_s: Mapped[float | None] = mapped_column(Float, nullable=True)
 
 
+FAILED = text("error IS NOT NULL")  # the partial index of failed samples (migration 0004)
+
+
 class Sample(Base):
     __tablename__ = "samples"
-    __table_args__ = (UniqueConstraint("run_id", "task", "idx"),)
+    __table_args__ = (
+        UniqueConstraint("run_id", "task", "idx"),
+        Index("ix_samples_failed", "run_id", "task", "idx", sqlite_where=FAILED,
+              postgresql_where=FAILED),
+    )  # fmt: skip
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)
     task: Mapped[str] = mapped_column(String(128))
@@ -93,6 +109,47 @@ class AggregateRow(Base):
     ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
     n: Mapped[int] = mapped_column(Integer)
     n_failed: Mapped[int] = mapped_column(Integer, default=0)
+
+
+@dataclass(frozen=True)
+class SampleFilter:
+    """Filters of a run's samples, as SQL conditions (``Store.sample_page``)."""
+
+    task: str | None = None
+    search: str = ""
+    metric: str | None = None
+    score_range: tuple[float, float] | None = None
+    failed_only: bool = False
+    only_ids: frozenset[int] | None = None
+    ok_only: bool = False
+
+    def where(self, run_id: str) -> list[ColumnElement[bool]]:
+        out: list[ColumnElement[bool]] = [Sample.run_id == run_id]
+        if self.task:
+            out.append(Sample.task == self.task)
+        if self.failed_only:
+            out.append(Sample.error.is_not(None))
+        if self.ok_only:
+            out.append(Sample.error.is_(None))
+        if self.only_ids is not None:
+            out.append(Sample.id.in_(sorted(self.only_ids)) if self.only_ids else false())
+        if self.metric and self.score_range is not None:
+            out.append(Sample.scores[self.metric].as_float().between(*self.score_range))
+        if needle := self.search.strip():
+            out.append(or_(*_contains(needle)))
+        return out
+
+
+def _contains(needle: str) -> list[ColumnElement[bool]]:
+    """Case-insensitive ``needle`` in input, prompt, output, reference or error. JSON columns
+    hold non-ASCII text as ``\\u`` escapes, so they are searched for the escaped form too."""
+    found = [
+        c.icontains(needle, autoescape=True) for c in (Sample.prompt, Sample.output, Sample.error)
+    ]
+    escaped = json.dumps(needle)[1:-1]
+    for column in (cast(Sample.input, Text), cast(Sample.reference, Text)):
+        found += [column.icontains(n, autoescape=True) for n in dict.fromkeys((needle, escaped))]
+    return found
 
 
 def database_url(url: str | None = None) -> str:
@@ -150,12 +207,105 @@ class Store:
             query = select(Sample.idx).where(Sample.run_id == run_id, Sample.task == task)
             return set(s.scalars(query))
 
-    def samples(self, run_id: str, task: str | None = None) -> list[Sample]:
+    def samples(
+        self, run_id: str, task: str | None = None, *, fields: Sequence[str] = ()
+    ) -> list[Sample]:
+        """Every sample of a run (or task) by (task, idx); only ``fields`` loaded if given (the
+        others must not be touched). Pages read ``sample_page`` instead."""
         with self.session() as s:
             query = select(Sample).where(Sample.run_id == run_id)
+            if fields:
+                query = query.options(load_only(*(getattr(Sample, f) for f in fields)))
             if task is not None:
                 query = query.where(Sample.task == task)
             return list(s.scalars(query.order_by(Sample.task, Sample.idx)))
+
+    # pages of samples: filtered, counted and sliced in SQL (the Samples page, the report)
+    def sample_page(
+        self,
+        run_id: str,
+        task: str | None = None,
+        *,
+        offset: int = 0,
+        limit: int = 50,
+        search: str = "",
+        failed_only: bool = False,
+        metric: str | None = None,
+        score_range: tuple[float, float] | None = None,
+        only_ids: Iterable[int] | None = None,
+        ok_only: bool = False,
+    ) -> tuple[list[Sample], int]:
+        """``limit`` samples from ``offset`` in (task, idx) order, and how many match in all.
+
+        ``search`` is case-insensitive (``LIKE``/``ILIKE``) over input, prompt, output,
+        reference and error; ``score_range`` keeps samples whose ``metric`` lies in [low, high];
+        ``only_ids`` keeps those sample ids; ``ok_only`` the samples without error. One
+        ``LIMIT`` query and one ``COUNT(*)``.
+        """
+        where = SampleFilter(
+            task, search, metric, score_range, failed_only,
+            None if only_ids is None else frozenset(only_ids), ok_only,
+        ).where(run_id)  # fmt: skip
+        page = select(Sample).where(*where).order_by(Sample.task, Sample.idx)
+        with self.session() as s:
+            rows = list(s.scalars(page.offset(max(offset, 0)).limit(max(limit, 0))))
+            total = s.scalar(select(func.count()).select_from(Sample).where(*where)) or 0
+        return rows, int(total)
+
+    def sample_count(self, run_id: str, task: str | None = None) -> int:
+        return self.sample_page(run_id, task, limit=0)[1]
+
+    def sample_tasks(self, run_id: str) -> list[str]:
+        query = select(Sample.task).where(Sample.run_id == run_id).distinct()
+        with self.session() as s:
+            return sorted(s.scalars(query))
+
+    def score_names(self, run_id: str, task: str | None = None) -> list[str]:
+        """Per-sample score names of a run (or task): the first sample's order, then the rest
+        sorted. The keys are listed in SQL (``json_each`` / ``json_object_keys``)."""
+        where = SampleFilter(task).where(run_id)
+        if self.engine.dialect.name == "postgresql":
+            where.append(func.json_typeof(Sample.scores) == "object")
+            keys = select(func.json_object_keys(Sample.scores)).where(*where)
+        else:
+            each = func.json_each(Sample.scores).table_valued("key")
+            keys = select(each.c.key).select_from(Sample).join(each, true()).where(*where)
+        first = select(Sample.scores).where(*where).order_by(Sample.task, Sample.idx).limit(1)
+        with self.session() as s:
+            found = set(s.scalars(keys.distinct()))
+            leading = [k for k in (s.scalar(first) or {}) if k in found]
+        return leading + sorted(found - set(leading))
+
+    def score_bounds(
+        self, run_id: str, metric: str, task: str | None = None
+    ) -> tuple[float, float] | None:
+        """(min, max) of a per-sample score over the run (or task); None when no sample has it."""
+        value = Sample.scores[metric].as_float()
+        query = select(func.min(value), func.max(value)).where(*SampleFilter(task).where(run_id))
+        with self.session() as s:
+            low, high = s.execute(query).one()
+        return None if low is None else (float(low), float(high))
+
+    def failed_samples(self, run_id: str, task: str) -> list[Sample]:
+        """The task's failed samples by index (only idx and error loaded; a partial index)."""
+        query = (
+            select(Sample)
+            .options(load_only(Sample.id, Sample.task, Sample.idx, Sample.error))
+            .where(*SampleFilter(task, failed_only=True).where(run_id))
+            .order_by(Sample.idx)
+        )
+        with self.session() as s:
+            return list(s.scalars(query))
+
+    def median_latency(self, run_id: str, task: str) -> float | None:
+        """The upper median of the task's recorded latencies (``ORDER BY … OFFSET n/2``)."""
+        where = [*SampleFilter(task).where(run_id), Sample.latency_s.is_not(None)]
+        with self.session() as s:
+            n = s.scalar(select(func.count()).select_from(Sample).where(*where)) or 0
+            if not n:
+                return None
+            middle = select(Sample.latency_s).where(*where).order_by(Sample.latency_s)
+            return s.scalar(middle.offset(n // 2).limit(1))
 
     # aggregates
     def set_aggregates(self, run_id: str, task: str, rows: list[AggregateRow]) -> None:

@@ -10,7 +10,17 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import Float, ForeignKey, Integer, String, UniqueConstraint, delete, select
+from sqlalchemy import (
+    Float,
+    ForeignKey,
+    Integer,
+    String,
+    UniqueConstraint,
+    case,
+    delete,
+    func,
+    select,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from evalharness.store import Base, Run, Sample, Store
@@ -61,18 +71,30 @@ def _totals(rows: Iterable[tuple[Any, ...]]) -> dict[str, Any]:
 
 
 def sample_totals(store: Store, run_ids: Iterable[str], task: str | None = None) -> dict:
-    """{(run, task): totals} computed from the samples (for runs stored before ``task_usage``)."""
+    """{(run, task): totals} added up in SQL from the samples (for runs stored before
+    ``task_usage``, and when a task finishes): one ``GROUP BY`` row per task, no sample rows."""
+    ok = Sample.error.is_(None)
+    cost = Sample.result["meta"]["cost_usd"].as_float()
     query = select(
-        Sample.run_id, Sample.task, Sample.error, Sample.prompt_tokens,
-        Sample.completion_tokens, Sample.latency_s, Sample.result,
+        Sample.run_id, Sample.task, func.count(), func.count(Sample.error),
+        func.coalesce(func.sum(Sample.prompt_tokens), 0),
+        func.coalesce(func.sum(Sample.completion_tokens), 0),
+        func.sum(cost), func.avg(case((ok, Sample.latency_s))),
     ).where(Sample.run_id.in_(list(run_ids)))  # fmt: skip
     if task is not None:
         query = query.where(Sample.task == task)
-    grouped: dict[tuple[str, str], list[tuple[Any, ...]]] = {}
+    out: dict[tuple[str, str], dict[str, Any]] = {}
     with store.session() as s:
-        for run_id, name, *rest in s.execute(query):
-            grouped.setdefault((run_id, name), []).append(tuple(rest))
-    return {key: _totals(rows) for key, rows in grouped.items()}
+        for run_id, name, n, failed, prompt, completion, spent, latency in s.execute(
+            query.group_by(Sample.run_id, Sample.task)
+        ):
+            out[(run_id, name)] = {
+                "samples": int(n), "failed": int(failed), "prompt_tokens": int(prompt),
+                "completion_tokens": int(completion),
+                "cost_usd": None if spent is None else float(spent),
+                "latency_s": None if latency is None else float(latency),
+            }  # fmt: skip
+    return out
 
 
 def record_task_usage(store: Store, run_id: str, task: str) -> dict[str, Any]:

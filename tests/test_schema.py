@@ -104,7 +104,8 @@ def test_migrations_ship_in_the_package() -> None:
         "0001_baseline.py",
         "0002_leases.py",
         "0003_task_usage.py",
-        "0004_judge_agreement.py",
+        "0004_page_indices.py",
+        "0005_judge_agreement.py",
         "__init__.py",
     ]
     pyproject = (REPO / "pyproject.toml").read_text()

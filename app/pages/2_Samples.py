@@ -9,9 +9,11 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from evalharness.views import filter_samples, runs_frame, sample_view, samples_frame, score_names
+from evalharness.views import runs_frame, sample_view, samples_frame
 from evalharness.views.samples import disagreements, human_scores, judgments_frame
 from evalharness.views.ui import literal, page, query_param, store
+
+PAGE_SIZES = (50, 100, 200, 25)
 
 page("Samples")
 db = store()
@@ -26,20 +28,18 @@ wanted = query_param("run")
 run_id = st.selectbox(
     "Run", ids, index=ids.index(wanted) if wanted in ids else 0, format_func=labels.get
 )
-samples = db.samples(run_id)
-judged = judgments_frame(db, run_id, samples)
+judged = judgments_frame(db, run_id)
 
 with st.sidebar:
     st.header("Filters")
-    tasks = sorted({s.task for s in samples})
-    task = st.selectbox("Task", ["(all)", *tasks])
+    task = st.selectbox("Task", ["(all)", *db.sample_tasks(run_id)])
+    only_task = None if task == "(all)" else task
     search = st.text_input("Search input, prompt, output, reference")
-    metrics = score_names(samples if task == "(all)" else [s for s in samples if s.task == task])
+    metrics = db.score_names(run_id, only_task)
     metric = st.selectbox("Score", ["(any)", *metrics])
     score_range = None
     if metric != "(any)":
-        values = [s.scores[metric] for s in samples if metric in (s.scores or {})]
-        low, high = float(min(values)), float(max(values))
+        low, high = db.score_bounds(run_id, metric, only_task) or (0.0, 0.0)
         if low < high:
             score_range = st.slider("Score range", low, high, (low, high))
         else:
@@ -50,23 +50,38 @@ with st.sidebar:
         disagree_only = st.checkbox("Judge disagreement only")
 
 only = disagreements(judged, human_scores(db, run_id)) if disagree_only else None
-shown = filter_samples(
-    samples,
-    task=None if task == "(all)" else task,
-    search=search,
-    metric=None if metric == "(any)" else metric,
-    score_range=score_range,
-    failed_only=failed_only,
-    only_ids=only,
-)
-st.caption(f"{len(shown)} of {len(samples)} samples")
-table = samples_frame(shown, judged)
+filters = {
+    "task": only_task,
+    "search": search,
+    "metric": None if metric == "(any)" else metric,
+    "score_range": score_range,
+    "failed_only": failed_only,
+    "only_ids": only,
+}
+# A page of the matching samples, read with LIMIT/OFFSET; new filters start at page 1.
+signature = repr((run_id, sorted(filters.items(), key=lambda kv: kv[0])))
+if st.session_state.get("samples_filters") != signature:
+    st.session_state["samples_filters"] = signature
+    st.session_state["samples_page"] = 1
+size = st.session_state.get("samples_page_size", PAGE_SIZES[0])
+number = max(int(st.session_state.get("samples_page", 1)), 1)
+rows, matching = db.sample_page(run_id, offset=(number - 1) * size, limit=size, **filters)
+pages = max(-(-matching // size), 1)
+if number > pages:  # the last page, when a page number from before is past the end
+    number = st.session_state["samples_page"] = pages
+    rows, matching = db.sample_page(run_id, offset=(number - 1) * size, limit=size, **filters)
+total = db.sample_count(run_id)
+st.caption(f"{matching} of {total} samples · page {number} of {pages}")
+table = samples_frame(rows, judged, names=metrics)
 st.dataframe(table, hide_index=True)
-if not shown:
+left, right, _ = st.columns([1, 1, 4])
+left.number_input("Page", min_value=1, max_value=pages, step=1, key="samples_page")
+right.selectbox("Rows per page", PAGE_SIZES, key="samples_page_size")
+if not rows:
     st.stop()
 
 st.subheader("Sample")
-by_id = {s.id: s for s in shown}
+by_id = {s.id: s for s in rows}
 chosen = st.selectbox(
     "Show sample", list(by_id), format_func=lambda i: f"{by_id[i].task} #{by_id[i].idx}"
 )

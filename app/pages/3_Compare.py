@@ -8,8 +8,10 @@ import streamlit as st
 from evalharness.errors import StoreError
 from evalharness.views import comparison, flipped, per_sample_metrics, runs_frame, shared_tasks
 from evalharness.views.charts import delta_chart
-from evalharness.views.compare import default_pair
+from evalharness.views.compare import default_pair, flip_counts
 from evalharness.views.ui import literal, page, query_param, store
+
+FLIPS_PER_PAGE = 20
 
 page("Compare")
 db = store()
@@ -71,11 +73,18 @@ if not metrics:
     st.stop()
 metric = st.selectbox("Outcome by", metrics)
 threshold = st.number_input("Pass when the score is at least", value=0.5, step=0.1)
-flips = flipped(db, run_a, run_b, task, metric, threshold=threshold)
-fixed = int((flips["change"] == "fixed").sum())
-st.caption(f"{len(flips)} flipped: {fixed} fixed in B, {len(flips) - fixed} broken in B")
-if flips.empty:
+n_flips, fixed = flip_counts(db, run_a, run_b, task, metric, threshold=threshold)
+st.caption(f"{n_flips} flipped: {fixed} fixed in B, {n_flips - fixed} broken in B")
+if not n_flips:
     st.stop()
+pages = -(-n_flips // FLIPS_PER_PAGE)
+number = 1
+if pages > 1:  # pairs are joined and paged in SQL, never both runs' samples in Python
+    number = int(st.number_input(f"Page (of {pages})", min_value=1, max_value=pages, step=1))
+offset = (number - 1) * FLIPS_PER_PAGE
+flips = flipped(
+    db, run_a, run_b, task, metric, threshold=threshold, offset=offset, limit=FLIPS_PER_PAGE
+)
 st.dataframe(
     flips[["idx", "change", "outcome_a", "outcome_b", "score_a", "score_b", "input"]],
     hide_index=True,

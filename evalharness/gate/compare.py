@@ -162,6 +162,10 @@ def _metric_names(samples: Sequence[Sample]) -> list[str]:
     return list(names)
 
 
+# What a comparison reads of each sample: no prompts or outputs.
+PAIRED_FIELDS = ("id", "task", "idx", "input", "error", "stats")
+
+
 def compare_runs(
     store: Store, run_a: str, run_b: str, *, n_boot: int = 1000, seed: int = 0
 ) -> list[ComparisonRow]:
@@ -170,7 +174,7 @@ def compare_runs(
     for run_id in (run_a, run_b):
         store.get_run(run_id)  # StoreError for an unknown id
         tasks: dict[str, list[Sample]] = {}
-        for sample in store.samples(run_id):
+        for sample in store.samples(run_id, fields=PAIRED_FIELDS):
             tasks.setdefault(sample.task, []).append(sample)
         by_task.append(tasks)
     tasks_a, tasks_b = by_task

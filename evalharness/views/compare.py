@@ -6,11 +6,14 @@ import math
 from dataclasses import asdict
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import Select, Text, and_, case, cast, func, select
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.orm import aliased
+from sqlalchemy.sql.elements import ColumnElement
 
-from evalharness.gate.compare import compare_runs, pair_samples
+from evalharness.gate.compare import compare_runs
 from evalharness.store import Sample, Store
-from evalharness.views.samples import _text, preview, score_names
+from evalharness.views.samples import _text, preview
 
 
 def comparison(store: Store, run_a: str, run_b: str, *, n_boot: int = 1000) -> pd.DataFrame:
@@ -42,52 +45,102 @@ def shared_tasks(store: Store, run_a: str, run_b: str) -> list[str]:
     return sorted(in_a & {task for run, task in pairs if run == run_b})
 
 
-def flipped(
+FLIP_COLUMNS = [
+    "idx", "change", "outcome_a", "outcome_b", "score_a", "score_b", "sample_a", "sample_b",
+    "input", "output_a", "output_b", "reference",
+]  # fmt: skip
+
+
+def _outcome(sample: type[Sample], metric: str, threshold: float) -> ColumnElement[str]:
+    """A sample's outcome in SQL: ``error``, ``n/a`` (no score), ``pass`` (>= threshold),
+    otherwise ``fail``."""
+    value = sample.scores[metric].as_float()
+    return case(
+        (sample.error.is_not(None), "error"),
+        (value.is_(None), "n/a"),
+        (value >= threshold, "pass"),
+        else_="fail",
+    )
+
+
+def _flips(
+    store: Store, run_a: str, run_b: str, task: str, metric: str, threshold: float
+) -> tuple[Select, tuple[type[Sample], type[Sample]], tuple[ColumnElement, ColumnElement]]:
+    """The flipped pairs as SQL: the two runs' samples of ``task`` joined on the dataset index.
+
+    The pairing rule of ``gate.compare.pair_samples``, in SQL: same index and same input row
+    (compared as JSON text on SQLite, as ``jsonb`` on PostgreSQL).
+    """
+    a, b = aliased(Sample, name="a"), aliased(Sample, name="b")
+    as_json = JSONB if store.engine.dialect.name == "postgresql" else Text
+    same = and_(a.task == b.task, a.idx == b.idx, cast(a.input, as_json) == cast(b.input, as_json))
+    oa, ob = _outcome(a, metric, threshold), _outcome(b, metric, threshold)
+    query = (
+        select(a.idx)
+        .select_from(a)
+        .join(b, same)
+        .where(a.run_id == run_a, b.run_id == run_b, a.task == task, oa != ob)
+        .where(oa != "n/a", ob != "n/a")
+    )
+    return query, (a, b), (oa, ob)
+
+
+def flip_counts(
     store: Store, run_a: str, run_b: str, task: str, metric: str, *, threshold: float = 0.5
+) -> tuple[int, int]:
+    """(flipped, fixed in B) over every pair of the task: one ``COUNT`` over the SQL join."""
+    query, _, (_, ob) = _flips(store, run_a, run_b, task, metric, threshold)
+    fixed = func.coalesce(func.sum(case((ob == "pass", 1), else_=0)), 0)
+    counted = query.with_only_columns(func.count(), fixed)
+    with store.session() as s:
+        n, n_fixed = s.execute(counted).one()
+    return int(n), int(n_fixed)
+
+
+def flipped(
+    store: Store,
+    run_a: str,
+    run_b: str,
+    task: str,
+    metric: str,
+    *,
+    threshold: float = 0.5,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> pd.DataFrame:
     """Samples of ``task`` whose outcome differs between the runs, by dataset index.
 
     The outcome of a sample is ``pass`` when ``metric`` >= ``threshold`` and ``fail`` otherwise;
     a sample that errored counts as ``error``. Samples whose dataset row differs between the
-    runs are not the same question and are left out (as in ``compare_runs``).
+    runs are not the same question and are left out (as in ``compare_runs``). The pairs are
+    joined, compared and paged (``offset``, ``limit``) in SQL.
     """
-    pairs, _ = pair_samples(store.samples(run_a, task), store.samples(run_b, task))
-    rows = []
-    for sa, sb in pairs:
-        idx = sa.idx
-        oa, ob = _outcome(sa, metric, threshold), _outcome(sb, metric, threshold)
-        if oa == ob or "n/a" in (oa, ob):
-            continue
-        rows.append(
-            {
-                "idx": idx, "change": "fixed" if ob == "pass" else "broken", "outcome_a": oa,
-                "outcome_b": ob, "score_a": (sa.scores or {}).get(metric),
-                "score_b": (sb.scores or {}).get(metric), "sample_a": sa.id, "sample_b": sb.id,
-                "input": preview(sa.input, 120), "output_a": sa.output, "output_b": sb.output,
-                "reference": _text(sa.reference),
-            }
-        )  # fmt: skip
-    columns = [
-        "idx", "change", "outcome_a", "outcome_b", "score_a", "score_b", "sample_a", "sample_b",
-        "input", "output_a", "output_b", "reference",
+    query, (a, b), (oa, ob) = _flips(store, run_a, run_b, task, metric, threshold)
+    query = query.with_only_columns(
+        a.idx, oa, ob, a.scores[metric].as_float(), b.scores[metric].as_float(), a.id, b.id,
+        a.input, a.output, b.output, a.reference,
+    ).order_by(a.idx).offset(max(offset, 0))  # fmt: skip
+    if limit is not None:
+        query = query.limit(max(limit, 0))
+    with store.session() as s:
+        found = s.execute(query).all()
+    rows = [
+        {
+            "idx": idx, "change": "fixed" if out_b == "pass" else "broken", "outcome_a": out_a,
+            "outcome_b": out_b, "score_a": score_a, "score_b": score_b, "sample_a": id_a,
+            "sample_b": id_b, "input": preview(row_input, 120), "output_a": output_a,
+            "output_b": output_b, "reference": _text(reference),
+        }
+        for (idx, out_a, out_b, score_a, score_b, id_a, id_b, row_input, output_a, output_b,
+             reference) in found
     ]  # fmt: skip
-    return pd.DataFrame(rows, columns=columns)
-
-
-def _outcome(sample: Sample, metric: str, threshold: float) -> str:
-    if sample.error is not None:
-        return "error"
-    value = (sample.scores or {}).get(metric)
-    if value is None:
-        return "n/a"
-    return "pass" if value >= threshold else "fail"
+    return pd.DataFrame(rows, columns=FLIP_COLUMNS)
 
 
 def per_sample_metrics(store: Store, run_a: str, run_b: str, task: str) -> list[str]:
     """Metrics with a per-sample score in both runs for ``task`` (for the flip selector)."""
-    names_a = score_names(store.samples(run_a, task))
-    names_b = set(score_names(store.samples(run_b, task)))
-    return [n for n in names_a if n in names_b]
+    names_b = set(store.score_names(run_b, task))
+    return [n for n in store.score_names(run_a, task) if n in names_b]
 
 
 def default_pair(store: Store, run_ids: list[str]) -> tuple[str, str]:

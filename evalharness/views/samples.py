@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import select
+from sqlalchemy import and_, select
 
 from evalharness.store import Sample, Store
 
@@ -110,9 +110,17 @@ def filter_samples(
     return out
 
 
-def samples_frame(samples: Sequence[Sample], judged: pd.DataFrame | None = None) -> pd.DataFrame:
-    """The samples table: one row per sample with its scores as columns (text is plain text)."""
-    names = score_names(samples)
+def samples_frame(
+    samples: Sequence[Sample],
+    judged: pd.DataFrame | None = None,
+    names: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """The samples table: one row per sample with its scores as columns (text is plain text).
+
+    ``names`` fixes the score columns (a page of samples shows the run's, ``Store.score_names``);
+    by default they are the scores these samples carry.
+    """
+    names = score_names(samples) if names is None else list(names)
     rows = []
     for s in samples:
         row: dict[str, Any] = {
@@ -144,24 +152,38 @@ JUDGMENT_COLUMNS = [
 ]  # fmt: skip
 
 
-def judgments_frame(store: Store, run_id: str, samples: Sequence[Sample]) -> pd.DataFrame:
+def judgments_frame(
+    store: Store, run_id: str, samples: Sequence[Sample] | None = None
+) -> pd.DataFrame:
     """The run's pointwise judgments (every judge, rubric, criterion), keyed by sample id.
 
-    Empty when the judges module or its table is absent, or nothing was judged.
+    The sample ids come from a join on (run, task, idx) in SQL, never from the run's samples
+    (``samples`` is accepted and ignored). Empty when the judges module or its table is absent,
+    or nothing was judged.
     """
     try:
-        from evalharness.judges.records import judgments
+        from evalharness.judges.records import Judgment
     except ImportError:
         return pd.DataFrame(columns=JUDGMENT_COLUMNS)
-    ids = {(s.task, s.idx): s.id for s in samples}
+    same = and_(
+        Sample.run_id == Judgment.run_id, Sample.task == Judgment.task, Sample.idx == Judgment.idx
+    )
+    query = (
+        select(Judgment, Sample.id)
+        .outerjoin(Sample, same)
+        .where(Judgment.run_id == run_id, Judgment.other_run_id.is_(None))
+        .order_by(Judgment.task, Judgment.idx, Judgment.id)
+    )
+    with store.session() as s:
+        found = s.execute(query).all()
     rows = [
         {
-            "sample_id": ids.get((j.task, j.idx)), "task": j.task, "idx": j.idx,
+            "sample_id": sample_id, "task": j.task, "idx": j.idx,
             "rubric": j.rubric, "criterion": j.criterion, "judge": j.judge, "mode": j.mode,
             "score": j.score, "label": j.label, "parsed": j.parsed, "rationale": j.rationale,
             "raw_output": j.raw_output,
         }
-        for j in judgments(store, run_id)
+        for j, sample_id in found
     ]  # fmt: skip
     frame = pd.DataFrame(rows, columns=JUDGMENT_COLUMNS)
     frame["score"] = frame["score"].astype(float)
