@@ -33,6 +33,8 @@ $(DEV): $(CORE)
 		$(PY) -m pip wheel --quiet --no-cache-dir --no-deps -w $(LLAMA_WHEELS) "llama-cpp-python==0.3.36"
 	$(PY) -m pip install --quiet --no-deps --force-reinstall $(LLAMA_WHEELS)/llama_cpp_python-0.3.36-*.whl
 	$(PY) -m pip install --quiet --find-links $(LLAMA_WHEELS) -e ".[dev]"
+	# lm-evaluation-harness's task YAMLs only (tests/lmeval/): never imported, so no dependencies.
+	$(PY) -m pip install --quiet --no-deps lm_eval==0.4.13
 	rm -f $(VENV)/.dev-* && touch $@
 
 demo: $(CORE)

@@ -13,6 +13,7 @@ from typing import Literal
 from pydantic import Field
 
 from evalharness.errors import ConfigError
+from evalharness.lmeval.index import PREFIX, find_task
 from evalharness.resources import search_path, yaml_files
 from evalharness.specs import Spec, parse_spec, read_yaml
 
@@ -93,7 +94,8 @@ def task_files() -> dict[str, Path]:
 
 
 def resolve_tasks(names: list[str]) -> list[Path]:
-    """Task names, group names (``mmlu``: its member tasks), 'all', or paths to YAML files.
+    """Task names, group names (``mmlu``: its member tasks), 'all', paths to YAML files, or
+    ``lm-eval:NAME`` (the installed lm-evaluation-harness's task file of NAME).
 
     'all' is the top-level tasks; tasks in subfolders (``tasks/mmlu/``) are found by name."""
     top = task_files()
@@ -103,6 +105,8 @@ def resolve_tasks(names: list[str]) -> list[Path]:
     for name in names:
         if name == "all":
             paths.extend(top.values())
+        elif name.startswith(PREFIX):
+            paths.append(find_task(name.removeprefix(PREFIX)))
         elif name.endswith((".yaml", ".yml")):
             paths.append(Path(name))
         elif name in known:

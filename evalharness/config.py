@@ -19,6 +19,7 @@ from pydantic import (
 )
 
 from evalharness.errors import ConfigError
+from evalharness.filters import AnswerFilter, MatchOptions
 from evalharness.judges.rubric import load_rubric
 from evalharness.metrics import METRICS
 from evalharness.models import check_spec
@@ -43,7 +44,10 @@ def _one_of(what: str, name: str, known: Collection[str]) -> str:
 
 
 def _known_metric(name: str) -> str:
-    return _one_of("metric", name, sorted(METRICS))
+    """A registered metric, or ``BASE,FILTER``: BASE on the answer of a named answer filter."""
+    base, _, _ = name.partition(",")
+    _one_of("metric", base, sorted(METRICS))
+    return name
 
 
 class DatasetSpec(Spec):
@@ -54,6 +58,14 @@ class DatasetSpec(Spec):
     hf: str | None = None  # hub id, for users who have the hub
     hf_config: str | None = None
     split: str = "test"
+    convert: str | None = None  # a named row converter (``lmeval/hub_data.py``: hub layout)
+
+    @field_validator("convert")
+    @classmethod
+    def _known_converter(cls, name: str | None) -> str | None:
+        from evalharness.lmeval.hub_data import CONVERTERS
+
+        return name if name is None else _one_of("converter", name, CONVERTERS)
 
     @model_validator(mode="after")
     def _one_source(self) -> DatasetSpec:
@@ -66,6 +78,7 @@ class FewShotSpec(Spec):
     """Examples shown before each prompt: rendered with the task's prompt plus ``target``."""
 
     path: str | None = None  # default: the task's own dataset (other rows than the one asked)
+    samples: tuple[dict[str, Any], ...] = ()  # inline example rows (instead of a file)
     k: int = Field(0, ge=0)
     target: str  # template of the answer shown after each example's prompt
     separator: str = "\n\n"
@@ -169,6 +182,8 @@ class TaskSpec(Spec):
     text: str | None = None  # template: the text scored (perplexity)
     count_text: str | None = None  # template: text whose words/bytes normalise perplexity
     answer_extractor: str = "none"
+    answer_filters: tuple[AnswerFilter, ...] = ()  # named pipelines; metric "BASE,NAME" scores one
+    match: MatchOptions = Field(default_factory=MatchOptions)  # options of lm_exact_match
     fewshot: FewShotSpec | None = None
     generation: Sampling = Field(default_factory=Sampling)
     # may be empty when judges score the task; checked one by one, so errors name the index
@@ -200,7 +215,11 @@ class TaskSpec(Spec):
         for field in needed:
             if not getattr(self, field):
                 raise ValueError(f"output_type {self.output_type!r} needs the field {field!r}")
+        filters = {f.name for f in self.answer_filters}
         for name in self.metrics:
+            name, _, pipeline = name.partition(",")
+            if pipeline and pipeline not in filters:
+                raise ValueError(f"metric {name},{pipeline}: no answer filter named {pipeline!r}")
             kind = METRICS[name].output_type
             if kind != self.output_type:
                 raise ValueError(f"metric {name!r} is for {kind!r} tasks, not {self.output_type!r}")

@@ -17,11 +17,15 @@ Row = dict[str, Any]
 
 def load_rows(spec: DatasetSpec, base: Path) -> list[Row]:
     """The rows of a dataset; an unreadable, malformed or empty file is a ``DataError``."""
-    if spec.hf:
-        rows = _load_hf(spec)
-        if not rows:
-            raise DataError(f"hf:{spec.hf} split {spec.split!r}: no rows (an empty dataset)")
-        return rows
+    rows = _load_hf(spec) if spec.hf else _load_local(spec, base)
+    if spec.convert:
+        from evalharness.lmeval.hub_data import CONVERTERS
+
+        rows = [CONVERTERS[spec.convert](row) for row in rows]
+    return rows
+
+
+def _load_local(spec: DatasetSpec, base: Path) -> list[Row]:
     path = (base / spec.path).resolve() if spec.path else base
     if not path.is_file() and not path.with_name(path.name + ".gz").is_file():
         raise DataError(f"data file not found: {path}")  # bundled data is stored as path.gz
@@ -85,6 +89,13 @@ def _check_mappings(rows: Any, path: Path) -> list[Row]:
 
 
 def _load_hf(spec: DatasetSpec) -> list[Row]:
+    rows = _load_hub(spec)
+    if not rows:
+        raise DataError(f"hf:{spec.hf} split {spec.split!r}: no rows (an empty dataset)")
+    return rows
+
+
+def _load_hub(spec: DatasetSpec) -> list[Row]:
     try:
         import datasets
     except ImportError:
@@ -103,8 +114,11 @@ class FewShotSampler:
 
     def __init__(self, spec: FewShotSpec, rows: list[Row], base: Path) -> None:
         self.spec = spec
-        self.pool = _load_jsonl_or_spec(spec, base) if spec.path else rows
-        self.own_rows = spec.path is None
+        if spec.samples:
+            self.pool: list[Row] = [dict(row) for row in spec.samples]
+        else:
+            self.pool = _load_jsonl_or_spec(spec, base) if spec.path else rows
+        self.own_rows = spec.path is None and not spec.samples
         if spec.k > len(self.pool) - (1 if self.own_rows else 0):
             source = base / spec.path if spec.path else "the task's own dataset"
             raise DataError(

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from evalharness.metrics.base import OUTPUT_TYPES, Metric, Outcome
 from evalharness.metrics.code import CODE_METRICS
 from evalharness.metrics.likelihood import LIKELIHOOD_METRICS
@@ -15,13 +17,18 @@ METRICS: dict[str, Metric] = {
 
 
 def get_metric(name: str) -> Metric:
-    """The registered metric called ``name``; KeyError lists the known names."""
+    """The registered metric called ``name``; KeyError lists the known names.
+
+    ``BASE,FILTER`` (a metric of a named answer filter, ``evalharness/filters.py``) is BASE
+    under that name: its stored statistics aggregate as BASE's do."""
+    base, _, pipeline = name.partition(",")
     try:
-        return METRICS[name]
+        metric = METRICS[base]
     except KeyError:
         raise KeyError(
             f"unknown metric {name!r}; known metrics: {', '.join(sorted(METRICS))}"
         ) from None
+    return replace(metric, name=name) if pipeline else metric
 
 
 __all__ = [

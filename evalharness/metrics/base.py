@@ -17,7 +17,7 @@ per sample. Example::
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -44,6 +44,8 @@ class Outcome:
     # rag (any output type): ids of the retrieved passages, best first, and of the gold passages
     retrieved_ids: tuple[str, ...] = ()
     gold_ids: tuple[str, ...] = ()
+    # generate: the answer of each named answer filter (``evalharness/filters.py``)
+    filtered: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

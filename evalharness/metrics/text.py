@@ -190,6 +190,18 @@ EXACT_MATCH_STRICT = Metric(
     "exact_match_strict", "generate", _exact_match_strict_stats, _mean_of_rows
 )
 
+
+def _lm_exact_match_stats(outcomes: Sequence[Outcome]) -> np.ndarray:
+    """lm-evaluation-harness's ``exact_match``: plain equality (a task's ``match`` options
+    are bound by ``filters.task_metrics``)."""
+    from evalharness.filters import MatchOptions, lm_exact_match_stats
+
+    _check_references(outcomes)
+    return lm_exact_match_stats(outcomes, MatchOptions())
+
+
+LM_EXACT_MATCH = Metric("lm_exact_match", "generate", _lm_exact_match_stats, _mean_of_rows)
+
 TEXT_METRICS: tuple[Metric, ...] = (
     BLEU,
     CHRF,
@@ -201,4 +213,5 @@ TEXT_METRICS: tuple[Metric, ...] = (
     EXACT_MATCH,
     F1,
     EXACT_MATCH_STRICT,
+    LM_EXACT_MATCH,
 )

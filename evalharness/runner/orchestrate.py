@@ -12,9 +12,9 @@ from typing import Any
 from evalharness.aggregates import aggregate_groups, store_aggregates
 from evalharness.config import TaskSpec
 from evalharness.errors import StoreError
+from evalharness.filters import task_metrics
 from evalharness.items import Item, build_items
 from evalharness.leases import acquire
-from evalharness.metrics import get_metric
 from evalharness.modelref import ModelRef
 from evalharness.models.base import Model
 from evalharness.progress import progress
@@ -223,7 +223,7 @@ def _run_items(
     options: RunOptions,
 ) -> None:
     spec = task.spec
-    metrics = [get_metric(name) for name in spec.metrics]
+    metrics = task_metrics(spec)
     with progress(len(items), spec.name, options.progress) as bar:
         for start in range(0, len(items), options.chunk_size):
             chunk = items[start : start + options.chunk_size]

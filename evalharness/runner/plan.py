@@ -11,6 +11,7 @@ from evalharness.catalog import resolve_tasks
 from evalharness.config import TaskSpec, load_task
 from evalharness.errors import ConfigError, ModelError
 from evalharness.items import Item, build_items
+from evalharness.lmeval.convert import is_lm_eval_task, load_lm_eval_task
 from evalharness.models import check_spec
 from evalharness.models.base import GENERATE, LOGLIKELIHOOD, ROLLING, Model
 from evalharness.preflight import check_unique_names
@@ -35,7 +36,7 @@ def load_specs(names: list[str]) -> list[tuple[TaskSpec, Path, Path]]:
     """(spec, data folder, file) for each task; every file is validated before anything runs."""
     loaded = []
     for path in resolve_tasks(names):
-        spec, base = load_task(path)
+        spec, base = load_lm_eval_task(path) if is_lm_eval_task(path) else load_task(path)
         loaded.append((spec, base, path))
     check_unique_names(loaded)
     return loaded

@@ -14,6 +14,7 @@ import numpy as np
 from evalharness.config import TaskSpec
 from evalharness.conversation import converse
 from evalharness.extract import EXTRACTORS
+from evalharness.filters import apply_steps
 from evalharness.items import Item
 from evalharness.metrics.base import Outcome
 from evalharness.models.base import Model
@@ -51,6 +52,9 @@ def _generate(
         text = gen.texts[chosen.get(i, 0)] if gen.texts else None
         answer = extract(text) if gen.error is None and text is not None else None
         result: dict[str, Any] = {"texts": list(gen.texts), "answer": answer, **_meta(gen)}
+        filtered = _filtered(spec, answer)
+        if filtered:
+            result["filtered"] = filtered
         if i in chosen:
             result["selected"] = chosen[i]
         sample = _base_sample(
@@ -74,10 +78,18 @@ def _generate(
                 references=item.references,
                 retrieved_ids=tuple(hit.id for hit in item.retrieved),
                 gold_ids=item.gold_passages,
+                filtered=filtered,
             )
         )
         out.append((sample, outcome))
     return out
+
+
+def _filtered(spec: TaskSpec, answer: str | None) -> dict[str, str]:
+    """The answer through each of the task's named answer filters (none without an answer)."""
+    if answer is None:
+        return {}
+    return {f.name: apply_steps(f.steps, answer) for f in spec.answer_filters}
 
 
 def _meta(gen: Any) -> dict[str, Any]:

@@ -211,7 +211,7 @@ def test_squad_quirks_and_strict_match() -> None:
 
 def test_registry() -> None:
     text = {"bleu", "chrf", "ter", "rouge1", "rouge2", "rougeL", "rougeLsum"}
-    answers = {"exact_match", "exact_match_strict", "f1"}
+    answers = {"exact_match", "exact_match_strict", "f1", "lm_exact_match"}
     retrieval = {"recall_at_k", "precision_at_k", "mrr", "ndcg_at_k"}
     likelihood = {"acc", "acc_norm", "perplexity", "word_perplexity", "byte_perplexity"}
     code = {f"pass@{k}" for k in (1, 2, 5, 10, 100)}
@@ -221,6 +221,11 @@ def test_registry() -> None:
     assert not get_metric("ter").higher_is_better and get_metric("chrf").higher_is_better
     with pytest.raises(KeyError, match="known metrics: acc, acc_norm"):
         get_metric("blue")
+    filtered = get_metric("lm_exact_match,strict-match")  # a named answer filter's metric
+    assert filtered.name == "lm_exact_match,strict-match"
+    assert filtered.aggregate is METRICS["lm_exact_match"].aggregate
+    with pytest.raises(KeyError, match="unknown metric 'blue,strict-match'"):
+        get_metric("blue,strict-match")
 
 
 def test_import_is_light() -> None:
