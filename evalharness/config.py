@@ -19,9 +19,10 @@ from pydantic import (
 )
 
 from evalharness.errors import ConfigError
-from evalharness.filters import AnswerFilter, MatchOptions
+from evalharness.filters import AnswerFilter
 from evalharness.judges.rubric import load_rubric
 from evalharness.metrics import METRICS
+from evalharness.metrics.lm_match import MatchOptions
 from evalharness.models import check_spec
 from evalharness.requests import Sampling
 from evalharness.specs import Spec, parse_spec, read_yaml

@@ -12,19 +12,17 @@ from __future__ import annotations
 
 import dataclasses
 import re
-import string
 from collections.abc import Sequence
 from functools import partial
-from typing import TYPE_CHECKING, Literal
+from typing import Literal
 
 import numpy as np
 from pydantic import Field, field_validator
 
+from evalharness.metrics import METRICS
 from evalharness.metrics.base import Metric, Outcome
+from evalharness.metrics.lm_match import MatchOptions, lm_exact_match_stats
 from evalharness.specs import Spec
-
-if TYPE_CHECKING:
-    from evalharness.config import TaskSpec
 
 FALLBACK = "[invalid]"  # lm-eval's answer of a regex that finds nothing
 
@@ -50,15 +48,6 @@ class FilterStep(Spec):
 class AnswerFilter(Spec):
     name: str = Field(pattern=r"^[^,\s]+$")
     steps: tuple[FilterStep, ...] = ()
-
-
-class MatchOptions(Spec):
-    """Options of ``lm_exact_match``, applied to prediction and references alike."""
-
-    regexes_to_ignore: tuple[str, ...] = ()
-    ignore_case: bool = False
-    ignore_punctuation: bool = False
-    ignore_numbers: bool = False
 
 
 def _regex(step: FilterStep, text: str) -> str:
@@ -89,45 +78,19 @@ def apply_steps(steps: Sequence[FilterStep], text: str) -> str:
     return text
 
 
-def normalise(text: str, options: MatchOptions) -> str:
-    """``exact_match_hf_evaluate``'s transformation of one string."""
-    for pattern in options.regexes_to_ignore:
-        text = re.sub(pattern, "", text)
-    if options.ignore_case:
-        text = text.lower()
-    if options.ignore_punctuation:
-        text = text.translate(str.maketrans("", "", string.punctuation))
-    if options.ignore_numbers:
-        text = text.translate(str.maketrans("", "", string.digits))
-    return text
-
-
-def lm_exact_match_stats(outcomes: Sequence[Outcome], options: MatchOptions) -> np.ndarray:
-    """Rows ``[x, 1]``: 1 when the prediction equals any reference after ``options``."""
-    rows = []
-    for o in outcomes:
-        pred = normalise(o.prediction, options)
-        rows.append([float(any(pred == normalise(r, options) for r in o.references)), 1.0])
-    return np.asarray(rows, dtype=float).reshape(-1, 2)
-
-
 def _filtered_stats(base: Metric, name: str, outcomes: Sequence[Outcome]) -> np.ndarray:
     chosen = [dataclasses.replace(o, prediction=o.filtered[name]) for o in outcomes]
     return base.stats(chosen)
 
 
-def task_metrics(spec: TaskSpec) -> list[Metric]:
-    """The metrics of a task as it scores samples: options bound, filter pipelines chosen."""
-    from evalharness.metrics import METRICS
-
+def task_metrics(names: Sequence[str], match: MatchOptions) -> list[Metric]:
+    """A task's metrics as it scores samples: ``match`` bound, filter pipelines chosen."""
     out = []
-    for full in spec.metrics:
+    for full in names:
         name, _, pipeline = full.partition(",")
         metric = METRICS[name]
         if name == "lm_exact_match":
-            metric = dataclasses.replace(
-                metric, stats=partial(lm_exact_match_stats, options=spec.match)
-            )
+            metric = dataclasses.replace(metric, stats=partial(lm_exact_match_stats, options=match))
         if pipeline:
             stats = partial(_filtered_stats, metric, pipeline)
             metric = dataclasses.replace(metric, name=full, stats=stats)

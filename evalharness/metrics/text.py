@@ -30,6 +30,7 @@ import numpy as np
 
 from evalharness.errors import DataError
 from evalharness.metrics.base import Metric, Outcome
+from evalharness.metrics.lm_match import MatchOptions, lm_exact_match_stats
 
 # ---------------------------------------------------------------------------------------------
 # shared helpers
@@ -194,8 +195,6 @@ EXACT_MATCH_STRICT = Metric(
 def _lm_exact_match_stats(outcomes: Sequence[Outcome]) -> np.ndarray:
     """lm-evaluation-harness's ``exact_match``: plain equality (a task's ``match`` options
     are bound by ``filters.task_metrics``)."""
-    from evalharness.filters import MatchOptions, lm_exact_match_stats
-
     _check_references(outcomes)
     return lm_exact_match_stats(outcomes, MatchOptions())
 

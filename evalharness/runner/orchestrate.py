@@ -223,7 +223,7 @@ def _run_items(
     options: RunOptions,
 ) -> None:
     spec = task.spec
-    metrics = task_metrics(spec)
+    metrics = task_metrics(spec.metrics, spec.match)
     with progress(len(items), spec.name, options.progress) as bar:
         for start in range(0, len(items), options.chunk_size):
             chunk = items[start : start + options.chunk_size]

@@ -9,10 +9,11 @@ import pytest
 
 from evalharness.catalog import resolve_tasks
 from evalharness.errors import ConfigError
-from evalharness.filters import FilterStep, MatchOptions, apply_steps, normalise
+from evalharness.filters import FilterStep, apply_steps
 from evalharness.items import build_items
 from evalharness.lmeval import index
 from evalharness.lmeval.convert import is_lm_eval_task
+from evalharness.metrics.lm_match import MatchOptions, normalise
 from evalharness.runner.plan import load_specs
 from evalharness.shots import with_num_fewshot
 from tests.support.helpers import REPO, run_cli
