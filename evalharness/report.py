@@ -14,6 +14,8 @@ from jinja2 import FileSystemLoader, StrictUndefined
 from jinja2.sandbox import SandboxedEnvironment
 
 from evalharness.formatting import number
+from evalharness.judges import JUDGE_PREFIX
+from evalharness.ratings.agreement import trust_text, with_agreement
 from evalharness.store import Store
 from evalharness.usage import add_up, run_usage
 
@@ -69,10 +71,16 @@ def report_context(store: Store, run_id: str) -> dict[str, Any]:
     tasks: dict[str, dict[str, Any]] = {}
 
     def entry(name: str) -> dict[str, Any]:
-        return tasks.setdefault(name, {"aggregates": [], "samples": [], "failed": [], "usage": {}})
+        empty = {"aggregates": [], "samples": [], "failed": [], "usage": {}, "trust": {}}
+        return tasks.setdefault(name, empty)
 
     for agg in store.aggregates(run_id):
         entry(agg.task)["aggregates"].append(agg)
+    judged = {name: {a.metric: {} for a in task["aggregates"] if a.metric.startswith(JUDGE_PREFIX)}
+              for name, task in tasks.items()}  # fmt: skip
+    with_agreement(store, run_id, judged)  # each judged number beside its judge's agreement
+    for name, task in tasks.items():
+        task["trust"] = {metric: trust_text(agg) for metric, agg in judged[name].items()}
     usage = run_usage(store, run_id)
     for name in store.sample_tasks(run_id):
         task = entry(name)

@@ -52,6 +52,8 @@ if board.empty:
 table = board.drop(columns=["ci_half"])
 if table["cost_usd"].isna().all():
     table = table.drop(columns=["cost_usd"])
+if not table["judge_agreement"].astype(bool).any():  # no judged metric among the rows
+    table = table.drop(columns=["judge_agreement"])
 st.dataframe(
     table,
     hide_index=True,
@@ -63,6 +65,7 @@ st.dataframe(
         "n_failed": st.column_config.NumberColumn("failed"),
         "latency_s": st.column_config.NumberColumn("s/sample", format="%.3f"),
         "cost_usd": st.column_config.NumberColumn("cost $", format="%.4f"),
+        "judge_agreement": st.column_config.TextColumn("judge vs. people"),
     },
 )
 with st.expander("Models × tasks (value ± CI)"):

@@ -10,12 +10,14 @@ import pandas as pd
 from sqlalchemy import select
 
 from evalharness.formatting import number
+from evalharness.judges import JUDGE_PREFIX
+from evalharness.ratings.agreement import trust_text, with_agreement
 from evalharness.store import AggregateRow, Run, Store
 from evalharness.usage import usage_by_task
 
 LEADERBOARD_COLUMNS = [
     "model", "task", "metric", "value", "ci_low", "ci_high", "ci_half", "shown", "n", "n_failed",
-    "latency_s", "cost_usd", "run_id", "created_at", "tags", "status",
+    "latency_s", "cost_usd", "judge_agreement", "run_id", "created_at", "tags", "status",
 ]  # fmt: skip
 
 
@@ -106,6 +108,7 @@ def leaderboard(
     samples_per_run: dict[str, float] = {}
     for (run_id, _), u in usage.items():
         samples_per_run[run_id] = samples_per_run.get(run_id, 0) + (u["samples"] or 0)
+    trust = _trust(store, pairs)
     rows = []
     for agg, run in pairs:
         u = usage.get((run.id, agg.task), {})
@@ -119,7 +122,9 @@ def leaderboard(
                 "model": run.model, "task": agg.task, "metric": agg.metric, "value": value,
                 "ci_low": low, "ci_high": high, "ci_half": half, "shown": shown(value, low, high),
                 "n": agg.n, "n_failed": agg.n_failed, "latency_s": latency,
-                "cost_usd": u.get("cost_usd"), "run_id": run.id, "created_at": run.created_at,
+                "cost_usd": u.get("cost_usd"),
+                "judge_agreement": trust.get((run.id, agg.task, agg.metric), ""),
+                "run_id": run.id, "created_at": run.created_at,
                 "tags": ", ".join(run.tags or []), "status": run.status,
             }
         )  # fmt: skip
@@ -128,6 +133,23 @@ def leaderboard(
     frame["latency_s"] = frame["latency_s"].astype(float)
     frame.insert(0, "rank", _ranks(frame))
     return sort_board(frame, sort_by, descending)
+
+
+def _trust(store: Store, pairs: Sequence[tuple[AggregateRow, Run]]) -> dict[tuple, str]:
+    """Each judged row's judge agreement with people (or ``uncalibrated``), by (run, task,
+    metric); other metrics have none."""
+    by_run: dict[str, dict[str, dict[str, dict]]] = {}
+    for agg, run in pairs:
+        if agg.metric.startswith(JUDGE_PREFIX):
+            by_run.setdefault(run.id, {}).setdefault(agg.task, {})[agg.metric] = {}
+    for run_id, results in by_run.items():
+        with_agreement(store, run_id, results)
+    return {
+        (run_id, task, metric): trust_text(agg)
+        for run_id, results in by_run.items()
+        for task, metrics in results.items()
+        for metric, agg in metrics.items()
+    }
 
 
 def higher_is_better(metric: str) -> bool:

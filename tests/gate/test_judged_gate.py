@@ -124,10 +124,14 @@ def test_judged_numbers_carry_their_judges_agreement(
 ) -> None:
     from evalharness.cli.run import print_results
     from evalharness.meta.tables import calibrate
+    from evalharness.report import write_report
+    from evalharness.views.leaderboard import leaderboard
 
     task = tmp_path / "echo.yaml"
     plain = task.read_text()
     answers = {f"Say w{i}": f"w{i}" for i in range(ROWS)}
+
+    runs: list[str] = []
 
     def judged() -> dict:
         verdict = json.dumps(_answer(SUMMEVAL, {"coherence": 4}))
@@ -135,10 +139,12 @@ def test_judged_numbers_carry_their_judges_agreement(
                         f"    model_args: {{default: {verdict}}}\n")  # fmt: skip
         out = evaluate("scripted", [str(task)], db=db_url, model_args={"answers": answers},
                        cache=False)  # fmt: skip
+        runs.append(out["run_id"])
         return out["results"]["echo"]["judge:summeval.coherence"]
 
     fresh = judged()
     assert fresh["agreement"] == {"scripted": None}
+    md_fresh = write_report(open_store(db_url), runs[0], tmp_path / "reports")[0].read_text()
     _rate(db_url, judged_run, flipped={3})
     calibrate(open_store(db_url), "echo", n_boot=200)
     calibrated = judged()  # the same judge model, now with a stored agreement
@@ -152,3 +158,19 @@ def test_judged_numbers_carry_their_judges_agreement(
                      lines[3])  # fmt: skip
     assert lines[4].startswith("echo") and "·" not in lines[4]  # exact_match: not judged
     assert lines[-1].endswith("· uncalibrated")
+
+    store = open_store(db_url)
+    md_calibrated, html = (
+        p.read_text() for p in write_report(store, runs[1], tmp_path / "reports")
+    )
+    assert "| judge:summeval.coherence · uncalibrated |" in md_fresh
+    assert re.search(
+        r"\| judge:summeval\.coherence · ρ 0\.\d\d \[0\.\d\d, 1\.00\], n 12 \|", md_calibrated
+    )
+    assert "judge:summeval.coherence · ρ" in html
+    board = leaderboard(store, tasks=["echo"])  # the newest run: judged after calibration
+    by_metric = dict(zip(board["metric"], board["judge_agreement"], strict=True))
+    assert re.fullmatch(
+        r"ρ 0\.\d\d \[0\.\d\d, 1\.00\], n 12", by_metric["judge:summeval.coherence"]
+    )
+    assert by_metric["exact_match"] == ""
