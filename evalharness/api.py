@@ -81,7 +81,9 @@ def evaluate(
     if isinstance(model, str):
         preflight.check_credentials(model, model_args)
     store = open_store(db)
-    backend = _load(ModelRef(model, model_args), executor) if isinstance(model, str) else model
+    backend = (
+        options.executor.load(ModelRef(model, model_args)) if isinstance(model, str) else model
+    )
     spec = model if isinstance(model, str) else backend.name
     check_capabilities(backend, tasks)
     tasks = build_all(tasks, limit)  # a bad row or template: no run is stored
@@ -119,7 +121,7 @@ def resume(
     if model is None:
         preflight.check_resumable(run.model, run.config.get("model_args", {}))
         preflight.check_credentials(run.model, run.config.get("model_args", {}))
-    backend = model or _load(ModelRef(run.model, run.config.get("model_args", {})), executor)
+    backend = model or options.executor.load(ModelRef(run.model, run.config.get("model_args", {})))
     backend = _cached(backend, run.config.get("cache", True))
     if on_start is not None:
         on_start(run, store)
@@ -153,10 +155,6 @@ def _returned(store: Store, run: Run, results: dict[str, Any]) -> dict[str, Any]
     """What ``run --json`` holds; each judged number carries its judge's stored agreement."""
     with_agreement(store, run.id, results)
     return {"run_id": run.id, "results": results, **run_record(store, run.id)}
-
-
-def _load(ref: ModelRef, executor: Executor | None) -> Model:
-    return (executor or Executor()).load(ref)
 
 
 def _cached(model: Model, cache: bool | ResponseCache) -> Model:

@@ -15,22 +15,19 @@ from collections.abc import Sequence
 
 from evalharness.errors import ConfigError
 from evalharness.judges import JudgedMetric
-from evalharness.judges.records import Judgment, judgments
+from evalharness.judges.records import judgments
 from evalharness.judges.stored import MEAN, values_of
-from evalharness.ratings.agreement import GATED_STATISTIC, stored_agreement
+from evalharness.ratings.agreement import GATED_STATISTIC, judges_behind, stored_agreement
 from evalharness.store import Sample, Store
 
 __all__ = ["MEAN", "judged_samples", "judges_of", "agreement_problems"]
 
 
-def _rows(store: Store, run_id: str, task: str, metric: JudgedMetric) -> list[Judgment]:
-    found = judgments(store, run_id, task=task, rubric=metric.rubric, judge=metric.judge)
-    return [r for r in found if r.criterion == metric.base_criterion]
-
-
 def judges_of(store: Store, run_id: str, task: str, metric: JudgedMetric, name: str) -> list[str]:
     """The judge models behind ``name`` on ``task`` of the run; a ConfigError if there are none."""
-    judges = sorted({r.judge for r in _rows(store, run_id, task, metric)})
+    judges = judges_behind(store, run_id, task, metric.rubric, metric.base_criterion)
+    if metric.judge is not None:
+        judges = [j for j in judges if j == metric.judge]
     if not judges:
         raise ConfigError(
             f"run {run_id} has no judgments for {name} on task {task!r}: give the task a "
@@ -50,10 +47,12 @@ def judged_samples(
             f"{name} on task {task!r} of run {run_id} is judged by {len(judges)} models "
             f"({', '.join(judges)}): name one, e.g. {name}[{judges[0]}]"
         )
-    values = values_of(_rows(store, run_id, task, metric)).get(metric.base_criterion, {})
+    rows = judgments(store, run_id, task=task, rubric=metric.rubric, judge=judges[0])
+    values = values_of([r for r in rows if r.criterion == metric.base_criterion])
+    by_idx = values.get(metric.base_criterion, {})
     out = []
     for sample in samples:
-        value = values.get(sample.idx)
+        value = by_idx.get(sample.idx)
         if sample.error is not None or value is None:
             continue
         if isinstance(value, str) and metric.label is None:

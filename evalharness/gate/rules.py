@@ -27,7 +27,7 @@ from pydantic import Field, ValidationInfo, field_validator, model_validator
 from evalharness.errors import ConfigError, StoreError
 from evalharness.gate.compare import drop_test, paired_rows
 from evalharness.gate.judged import MEAN, agreement_problems, judged_samples
-from evalharness.judges import JUDGE_PREFIX, judged_metric
+from evalharness.judges import JUDGE_PREFIX, JudgedMetric, judged_metric
 from evalharness.metrics import METRICS, Metric, get_metric, summarize
 from evalharness.specs import Spec, parse_spec, read_yaml
 from evalharness.store import Run, Sample, Store, runs_with_tag
@@ -251,7 +251,7 @@ def _check(v: Verdict, rule: GateRule, runs: _Runs) -> None:
                 v.fail(problem)
         if rule.min is None and rule.max is None and rule.max_drop is None:
             return
-        ok, base = _scored(rule, rule.metric, runs, samples)
+        ok, base = _scored(rule, rule.metric, judged, runs, samples)
     except ConfigError as exc:  # the judged metric cannot be read from this run
         v.error(str(exc))
         return
@@ -269,12 +269,11 @@ def _check(v: Verdict, rule: GateRule, runs: _Runs) -> None:
 
 
 def _scored(
-    rule: GateRule, name: str, runs: _Runs, samples: list[Sample]
+    rule: GateRule, name: str, judged: JudgedMetric | None, runs: _Runs, samples: list[Sample]
 ) -> tuple[list[Sample] | None, list[Sample]]:
     """The candidate's and the baseline's scored samples of ``name`` (candidate None: the
-    metric is absent); judged metrics come from each run's judgments."""
+    metric is absent); judged metrics (``judged``) come from each run's judgments."""
     base = runs.base.get(rule.task, [])
-    judged = judged_metric(name)
     if judged is None:
         ok = [s for s in samples if s.error is None]
         return (None if any(name not in (s.stats or {}) for s in ok) else ok), base

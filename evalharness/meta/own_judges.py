@@ -74,7 +74,3 @@ def measure(store: Store, dataset: str, *, n_boot: int = 1000, seed: int = 0) ->
 
 def _finite(value: float | None) -> float | None:
     return None if value is None or value != value else float(value)  # NaN: undefined
-
-
-def _finite(value: float | None) -> float | None:
-    return None if value is None or value != value else float(value)  # NaN: undefined
