@@ -17,6 +17,7 @@ HF_OPTIONS = (
     "device",
     "dtype",
     "batch_size",
+    "max_batch_tokens",
     "max_length",
     "revision",
     "share_context",
@@ -53,6 +54,7 @@ HF_TYPES: dict[str, tuple[type, ...]] = {
     "device": (str, int),
     "dtype": (str,),
     "batch_size": (int,),
+    "max_batch_tokens": (int,),
     "max_length": (int,),
     "revision": (str, int),
     "share_context": (bool,),
@@ -67,7 +69,9 @@ def _check_hf_types(spec: str, options: dict[str, Any]) -> None:
         if types and (not isinstance(value, types) or wrong_bool):
             names = " or ".join(t.__name__ for t in types)
             raise ConfigError(f"model {spec!r}: option {key} must be {names}, got {value!r}")
-        if key in ("batch_size", "max_length") and value < (1 if key == "batch_size" else 2):
+        if key in ("batch_size", "max_batch_tokens", "max_length") and value < (
+            2 if key == "max_length" else 1
+        ):
             raise ConfigError(f"model {spec!r}: option {key} is too small: {value!r}")
 
 

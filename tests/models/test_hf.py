@@ -554,3 +554,10 @@ def test_empty_inputs(hf: HFModel) -> None:
     assert gen.prompt_tokens == 1 and gen.completion_tokens <= 3
     [ll] = hf.loglikelihood([LoglikelihoodRequest("Hello", "")])
     assert (ll.logprob, ll.is_greedy, ll.n_tokens) == (0.0, True, 0)
+
+
+def test_max_batch_tokens_is_a_model_option() -> None:
+    """``--model-args max_batch_tokens=N`` sets the padded-token budget of a forward pass."""
+    from evalharness.models import load_model
+
+    assert load_model("embedded", max_batch_tokens=32768).max_batch_tokens == 32768

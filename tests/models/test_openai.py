@@ -78,6 +78,10 @@ def test_each_backend_validates_its_own_options() -> None:
         load_model("hf:some/model", max_concurrency=4)
     with pytest.raises(ConfigError, match="unknown option.*batch_size"):
         load_model("openai:gpt-x", batch_size=8)
+    with pytest.raises(ConfigError, match="max_batch_tokens is too small: 0"):
+        load_model("hf:some/model", max_batch_tokens=0)
+    with pytest.raises(ConfigError, match="max_batch_tokens must be int"):
+        load_model("embedded", max_batch_tokens="many")
     with pytest.raises(ConfigError, match="api_key_env must be the NAME") as info:
         load_model("openai:gpt-x", api_key_env="sk-live-abc123")
     assert "sk-live-abc123" not in str(info.value)
