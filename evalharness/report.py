@@ -16,6 +16,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from evalharness.formatting import number
 from evalharness.judges import JUDGE_PREFIX
 from evalharness.ratings.agreement import trust_text, with_agreement
+from evalharness.ratings.ppi import run_ppi
 from evalharness.store import Store
 from evalharness.usage import add_up, run_usage
 
@@ -64,7 +65,8 @@ def _environment(autoescape: bool) -> SandboxedEnvironment:
 
 def report_context(store: Store, run_id: str) -> dict[str, Any]:
     """What the templates show: the run, per task its aggregates, the first ``SAMPLES_SHOWN``
-    samples without error, every failed sample (index and error only) and usage; read with a
+    samples without error, every failed sample (index and error only), usage and, where people
+    rated part of the run, each judged mean by PPI (``ratings/ppi.py``); read with a
     few SQL queries per task (``LIMIT``, the failed-samples index, stored usage), never by
     loading the run's samples."""
     run = store.get_run(run_id)
@@ -93,7 +95,7 @@ def report_context(store: Store, run_id: str) -> dict[str, Any]:
             "n": stored["samples"],
             "latency_p50": store.median_latency(run_id, name),
         }
-    return {"run": run, "tasks": tasks, "total": usage["total"]}
+    return {"run": run, "tasks": tasks, "total": usage["total"], "ppi": run_ppi(store, run_id)}
 
 
 def write_report(store: Store, run_id: str, out_dir: Path = Path("reports")) -> list[Path]:

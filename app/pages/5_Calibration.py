@@ -18,6 +18,7 @@ from evalharness.views.calibration import (
     is_label_scale,
     pairs,
     position_table,
+    ppi_table,
 )
 from evalharness.views.charts import curve_chart, judge_scatter
 from evalharness.views.ui import page, store
@@ -47,6 +48,15 @@ if ceiling.empty:
     st.info("Fewer than two humans rated the same items: no ceiling yet.")
 else:
     st.dataframe(ceiling, hide_index=True)
+
+whole_runs = ppi_table(db, dataset, rubric, criterion)
+if not whole_runs.empty:
+    st.subheader("Whole runs: what people would say (prediction-powered inference)")
+    st.caption(
+        "The judge on every sample, corrected by its gap to people on the rated ones; valid when "
+        "the rated samples are a random part of the run (the desk's order, `ratings plan`)."
+    )
+    st.dataframe(whole_runs, hide_index=True)
 
 st.subheader("Judges vs humans")
 if frame.empty:

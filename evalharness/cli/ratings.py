@@ -22,7 +22,7 @@ DataDirOption = Annotated[
 ratings_app = typer.Typer(
     add_completion=False,
     no_args_is_help=True,
-    help="Human ratings: import them (a file or a bundled data set) and export them.",
+    help="Human ratings: import them (a file or a bundled data set), export them, plan them.",
 )
 
 IMPORT_HELP = """Import ratings from FILE (CSV or JSONL, one rating per row) or a bundled set.
@@ -90,6 +90,33 @@ def export(
     typer.echo(f"wrote {n} ratings to {out}")
 
 
+@ratings_app.command("plan")
+def plan(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="a judged run")],
+    budget: Annotated[int, typer.Option(min=0, help="how many more samples people can rate")],
+    target: Annotated[
+        float | None,
+        typer.Option(min=0.0, help="a target PPI CI half-width: how many rated samples it needs"),
+    ] = None,
+    json_out: Annotated[Path | None, typer.Option("--json", help="also write it as JSON")] = None,
+    db: DbOption = None,
+) -> None:
+    """Which samples of a judged run people should rate next (the desk's order, a random
+    choice, so PPI stays valid), and how wide each judged mean's PPI interval gets."""
+    from dataclasses import asdict
+
+    from evalharness.ratings.ppi import plan as make_plan
+    from evalharness.ratings.ppi import plan_lines
+    from evalharness.store import open_store
+
+    plans = make_plan(open_store(db), run_id, budget, target_half_width=target)
+    for line in plan_lines(plans, budget, target):
+        typer.echo(line)
+    if json_out is not None:
+        json_out.write_text(json.dumps([asdict(p) for p in plans], indent=2) + "\n", "utf-8")
+        typer.echo(f"wrote {json_out}")
+
+
 def calibrate(
     dataset: Annotated[
         str,
@@ -122,6 +149,7 @@ def calibrate(
     from evalharness.meta.judge_tables import format_tables
     from evalharness.meta.tables import calibrate as compute
     from evalharness.ratings.agreement import GATED_STATISTIC, Agreement
+    from evalharness.ratings.ppi import RunPPI
     from evalharness.store import open_store
 
     result = compute(
@@ -144,6 +172,9 @@ def calibrate(
         if a["statistic"] == GATED_STATISTIC:
             where = f"{a['rubric']}.{a['criterion']}"
             typer.echo(f"stored: judge {a['judge']} on {where}: {Agreement(**a).describe()}")
+    for p in result["ppi"]:
+        run_ppi = RunPPI(**{k: v for k, v in p.items() if k != "run_id"})
+        typer.echo(f"PPI run {p['run_id']} {p['task']} {p['metric']}: {run_ppi.describe()}")
     text = json.dumps(result, indent=2) + "\n"
     name = dataset + (f"-{rubric}" if rubric else "") + (f"-limit{limit}" if limit else "")
     targets = [out / "meta" / f"{name.replace('/', '_')}.json"]

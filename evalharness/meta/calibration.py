@@ -170,7 +170,8 @@ def calibrate(
 # prediction-powered inference
 
 
-def _z(confidence: float) -> float:
+def normal_quantile(confidence: float) -> float:
+    """z of a two-sided interval: 1.96 for 0.95."""
     from scipy.stats import norm
 
     if not 0.0 < confidence < 1.0:
@@ -199,7 +200,7 @@ def ppi_mean(
     rectifier = f_lab - y
     value = float(f_unl.mean() - rectifier.mean())
     se = math.sqrt(f_unl.var(ddof=1) / n_unl + rectifier.var(ddof=1) / n)
-    half = _z(confidence) * se
+    half = normal_quantile(confidence) * se
     return {**ci(value, value - half, value + half, n), "N": int(n_unl), "se": se}
 
 
@@ -209,7 +210,7 @@ def classical_mean(human_labelled: Sequence[float], confidence: float = 0.95) ->
     if y.size < 2:
         raise ValueError("need at least 2 labelled items")
     se = float(y.std(ddof=1) / math.sqrt(y.size))
-    half = _z(confidence) * se
+    half = normal_quantile(confidence) * se
     return {**ci(float(y.mean()), y.mean() - half, y.mean() + half, y.size), "se": se}
 
 

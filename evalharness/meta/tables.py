@@ -29,6 +29,7 @@ from dataclasses import asdict
 from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
 from evalharness.meta import pairwise
 from evalharness.meta.agreement import summary_level, system_level
@@ -38,7 +39,8 @@ from evalharness.meta.own_judges import measure, run_judgment_scores
 from evalharness.meta.statistics import BATCH_CORRELATIONS, CORRELATION_FNS, ci
 from evalharness.meta.statistics import percentile_interval as interval
 from evalharness.ratings.agreement import store_agreement
-from evalharness.ratings.records import datasets, items
+from evalharness.ratings.ppi import run_ppi
+from evalharness.ratings.records import RatedItem, datasets, items
 from evalharness.store import Store
 
 ROUGE = ("rouge1", "rouge2", "rougeLsum")  # rougeLsum: ROUGE-1.5.5's summary-level ROUGE-L
@@ -277,6 +279,7 @@ def calibrate(
              if rubric is None or a.rubric == rubric]  # fmt: skip
     store_agreement(store, found)
     return {
+        "ppi": rated_runs_ppi(store, dataset),
         "dataset": dataset,
         "rubric": rubric,
         "n_boot": n_boot,
@@ -286,3 +289,11 @@ def calibrate(
         "tables": [jsonable(asdict(t)) for t in tables],
         "stored_agreement": [asdict(a) for a in found],
     }
+
+
+def rated_runs_ppi(store: Store, dataset: str) -> list[dict[str, Any]]:
+    """PPI of the judged metrics of every run whose samples people rated as ``dataset``."""
+    query = sa.select(RatedItem.run_id).where(RatedItem.dataset == dataset)
+    with store.session() as s:
+        runs = sorted(r for r in s.scalars(query.where(RatedItem.run_id.is_not(None)).distinct()))
+    return [{"run_id": run} | asdict(p) for run in runs for p in run_ppi(store, run)]

@@ -73,7 +73,7 @@ def sample_item_id(run_id: str, task: str, idx: int) -> str:
     return f"run:{run_id}:{task}:{idx}"
 
 
-def _order_key(item_id: str) -> str:
+def desk_order(item_id: str) -> str:
     return hashlib.sha256(item_id.encode()).hexdigest()
 
 
@@ -168,7 +168,7 @@ def queue(
     done = rated_by(store, annotator, rubric.name)
     raters = _raters(store, rubric.name)
     todo = [item for item in _candidates(store, source, rubric) if item.item_id not in done]
-    todo.sort(key=lambda item: (raters.get(item.item_id, 0), _order_key(item.item_id)))
+    todo.sort(key=lambda item: (raters.get(item.item_id, 0), desk_order(item.item_id)))
     later = {item_id: n for n, item_id in enumerate(skipped)}
     return sorted(todo, key=lambda item: later.get(item.item_id, -1))
 

@@ -243,3 +243,21 @@ def position_table(store: Store, rubric: str, *, n_boot: int = 1000) -> pd.DataF
 def _numbered(label: str | None) -> str | None:
     """Pairwise labels A/B (the response shown first/second) as the meta module's 1/2."""
     return {"a": "1", "b": "2", "tie": "tie"}.get((label or "").lower())
+
+
+def ppi_table(store: Store, dataset: str, rubric: str, criterion: str) -> pd.DataFrame:
+    """Per run whose samples people rated as ``dataset``: the judged mean of ``rubric``'s
+    ``criterion`` by PPI beside the people-only and judge-only means (95% CIs)."""
+    from evalharness.meta.tables import rated_runs_ppi
+
+    def shown(stat: dict[str, Any]) -> str:
+        return f"{stat['value']:.3f} [{stat['ci_low']:.3f}, {stat['ci_high']:.3f}]"
+
+    metric = f"judge:{rubric}.{criterion}"
+    rows = [
+        {"run": p["run_id"], "task": p["task"], "PPI": shown(p["ppi"]),
+         "people only": shown(p["human_only"]), "judge only": shown(p["judge_only"]),
+         "rated": f"{p['rated']} of {p['judged']}"}
+        for p in rated_runs_ppi(store, dataset) if p["metric"] == metric
+    ]  # fmt: skip
+    return pd.DataFrame(rows, columns=["run", "task", "PPI", "people only", "judge only", "rated"])

@@ -97,13 +97,14 @@ def test_ppi_formula() -> None:
 
 
 def test_ppi_coverage_and_width_by_simulation() -> None:
-    """400 simulated studies: PPI's 95% interval covers the true mean ~95% of the time and is
-    narrower than the human-only interval; the biased judge alone almost never covers it."""
+    """2,000 simulated runs of 500 judged samples, people rating a random 20% (100): PPI's 95%
+    interval covers the true mean in 93-97% of them and is narrower than the people-only
+    interval; the biased judge alone almost never covers it."""
     rng = np.random.default_rng(2024)
-    n_sims, big_n, n = 400, 2000, 100
+    n_sims, big_n, n = 2000, 500, 100
     truth = 3.0
     covered = {"ppi": 0, "classical": 0, "judge_only": 0}
-    widths = {"ppi": [], "classical": []}
+    widths: dict[str, list[float]] = {"ppi": [], "classical": []}
     for _ in range(n_sims):
         human = truth + rng.normal(0, 1, big_n)
         judge = 0.8 * human + 1.0 + rng.normal(0, 0.3, big_n)  # biased: mean 3.4, corr ~0.94
@@ -115,10 +116,10 @@ def test_ppi_coverage_and_width_by_simulation() -> None:
             covered[name] += out[name]["ci_low"] <= truth <= out[name]["ci_high"]
         for name in widths:
             widths[name].append(out[name]["ci_high"] - out[name]["ci_low"])
-    assert covered["ppi"] / n_sims == pytest.approx(0.95, abs=0.03)
-    assert covered["classical"] / n_sims == pytest.approx(0.95, abs=0.03)
+    assert 0.93 <= covered["ppi"] / n_sims <= 0.97
+    assert 0.93 <= covered["classical"] / n_sims <= 0.97
     assert covered["judge_only"] / n_sims < 0.05
-    assert np.mean(widths["ppi"]) < 0.6 * np.mean(widths["classical"])
+    assert np.mean(widths["ppi"]) < 0.75 * np.mean(widths["classical"])
 
 
 def test_ppi_from_subset_rejects_misaligned_input() -> None:
