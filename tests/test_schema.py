@@ -106,6 +106,7 @@ def test_migrations_ship_in_the_package() -> None:
         "0003_task_usage.py",
         "0004_page_indices.py",
         "0005_judge_agreement.py",
+        "0006_judge_bias.py",
         "__init__.py",
     ]
     pyproject = (REPO / "pyproject.toml").read_text()

@@ -199,3 +199,30 @@ def test_imported_items_are_a_source_and_calibration_helpers(tmp_path: Path) -> 
     assert curve["n"].to_list() == [1, 3]
     confusion = confusion_table(frame, "judge-x")
     assert confusion.loc[0, 1] == 1 and confusion.loc[1, 1] == 2 and confusion.loc[0, 0] == 1
+
+
+def test_pairwise_labels_are_analysed_as_labels(tmp_path: Path) -> None:
+    """Imported pairwise labels carry codes 1, 2, 0 as scores: agreement is accuracy and κ on
+    the labels, never a correlation, and no length correlation is computed on them."""
+    from sklearn.metrics import cohen_kappa_score
+
+    from evalharness.views.calibration import agreement_table, bias_table, is_label_scale, pairs
+
+    store = open_store(f"sqlite:///{tmp_path / 'p.db'}")
+    human = ["1", "2", "1", "2", "1", "2", "tie", "1"]
+    judge = ["1", "2", "2", "2", "1", "1", "1", "1"]
+    add_items(store, [RatedItem(id=f"p:{i}", dataset="pairs", source="q", response="a " * (i + 1),
+                                response_b="b " * (8 - i)) for i in range(8)])  # fmt: skip
+    code = {"1": 1.0, "2": 2.0, "tie": 0.0}
+    for i, (h, j) in enumerate(zip(human, judge, strict=True)):
+        add_rating(store, "gold", f"p:{i}", "pairwise", "preference", score=code[h], label=h)
+        add_rating(store, "judge-p", f"p:{i}", "pairwise", "preference", score=code[j], label=j,
+                   annotator_kind="judge")  # fmt: skip
+    frame = pairs(store, "pairs", "pairwise", "preference")
+    assert is_label_scale(frame)
+    table = agreement_table(frame, n_boot=100)
+    assert "pearson" not in set(table["statistic"]) and "spearman" not in set(table["statistic"])
+    kappa = table[table["statistic"] == "cohen_kappa"]["value"].item()
+    assert kappa == pytest.approx(cohen_kappa_score(judge, human))
+    biases = bias_table(frame, "judge-p", n_boot=100)
+    assert set(biases["level"]) == {"verbosity (pairwise)"}  # longer-response rate, on labels

@@ -19,6 +19,7 @@ from evalharness.views.calibration import (
     pairs,
     position_table,
     ppi_table,
+    probe_table,
 )
 from evalharness.views.charts import curve_chart, judge_scatter
 from evalharness.views.ui import page, store
@@ -81,10 +82,17 @@ own = st.selectbox(
 )
 biases = bias_table(frame, judge, own_system=own, n_boot=n_boot)
 positions = position_table(db, rubric, n_boot=n_boot)
-if biases.empty and positions.empty:
-    st.info("Too few items for bias probes.")
+probes = probe_table(db, rubric)
+if biases.empty and positions.empty and probes.empty:
+    st.info("Too few items for bias probes; `evalharness bias RUN --rubric R` runs them.")
 else:
     st.dataframe(biases, hide_index=True)
     if not positions.empty:
         st.caption("Position bias of pairwise judgments (both orders)")
         st.dataframe(positions, hide_index=True)
+    if not probes.empty:
+        st.caption(
+            "Probes run by `evalharness bias` (padded: filler appended; injected: an "
+            "instruction to the judge appended; a fair judge shifts by 0 or less)"
+        )
+        st.dataframe(probes, hide_index=True)

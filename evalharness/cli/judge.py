@@ -1,4 +1,4 @@
-"""The ``judge`` and ``judge-pairwise`` commands; ``register(app)`` adds them to the CLI.
+"""The ``judge``, ``judge-pairwise`` and ``bias`` commands; ``register(app)`` adds them to the CLI.
 
 Heavy imports (the store, models, numpy) happen inside the commands so the CLI starts fast.
 """
@@ -164,7 +164,46 @@ def judge_pairwise(
         _write_json(json_out, out)
 
 
+def bias(
+    run_id: Annotated[str, typer.Argument(metavar="RUN", help="a run whose answers to probe")],
+    rubric: Annotated[str, typer.Option(help="the rubric the judge applies")],
+    judge_model: JudgeModel = "embedded",
+    judge_model_args: JudgeModelArgs = None,
+    task: Annotated[str | None, typer.Option(help="only this task of the run")] = None,
+    against: Annotated[
+        str | None, typer.Option(help="pairwise rubrics: the second run (position probe)")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(min=2, help="the first N samples per task")] = None,
+    n_boot: Annotated[int, typer.Option(min=1, help="bootstrap resamples per CI")] = 1000,
+    db: DbOption = None,
+    json_out: JsonOut = None,
+) -> None:
+    """Bias probes against a judge, stored: verbosity (filler appended) and injection (an
+    instruction to the judge appended) for pointwise rubrics, position (both orders) for
+    pairwise ones; a fair judge shifts by 0 or less and picks the first response half the time."""
+    from dataclasses import asdict
+
+    from evalharness.judges.probes import run_probes
+    from evalharness.judges.stored import as_model
+    from evalharness.modelref import parse_model_args
+    from evalharness.store import open_store
+
+    store = open_store(db)
+    for run in (run_id, against):
+        if run is not None:
+            store.get_run(run)
+    model = as_model(judge_model, parse_model_args(judge_model_args, "--judge-model-args"))
+    found = run_probes(store, run_id, rubric, model, task=task, against=against, limit=limit,
+                       n_boot=n_boot)  # fmt: skip
+    typer.echo(f"judge {model.name} · rubric {rubric} · run {run_id}: {len(found)} stored")
+    for probe in found:
+        typer.echo(f"  {probe.task}: {probe.describe()}")
+    if json_out:
+        _write_json(json_out, {"probes": [asdict(p) for p in found]})
+
+
 def register(app: typer.Typer) -> None:
-    """Add ``judge`` and ``judge-pairwise`` to the ``evalharness`` app."""
+    """Add ``judge``, ``judge-pairwise`` and ``bias`` to the ``evalharness`` app."""
     app.command("judge")(judge)
     app.command("judge-pairwise")(judge_pairwise)
+    app.command("bias")(bias)

@@ -4,6 +4,7 @@ One row per (sample, rubric criterion, judge, presentation order): the parsed sc
 label with its rationale, or ``parsed = False`` with no score, always with the rendered judge
 prompt and the raw answer. Pointwise rows have ``order`` and ``other_run_id`` None; pairwise
 rows store the two orders "AB" and "BA", ``run_id`` being the run shown as A in "AB".
+``judge_bias`` holds the bias probes of ``evalharness bias`` (``judges/probes.py``).
 """
 
 from __future__ import annotations
@@ -52,6 +53,24 @@ class Judgment(Base):
     other_run_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
     # n, the samples' values and raw answers, parse errors, attempts, MQM errors, winner
     details: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
+
+
+class JudgeBias(Base):
+    __tablename__ = "judge_bias"
+    __table_args__ = (Index("ix_judge_bias_lookup", "judge", "rubric"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    judge: Mapped[str] = mapped_column(String(512))
+    rubric: Mapped[str] = mapped_column(String(128))
+    criterion: Mapped[str] = mapped_column(String(128))
+    probe: Mapped[str] = mapped_column(String(32))  # padded | injected | position
+    statistic: Mapped[str] = mapped_column(String(64))
+    value: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_low: Mapped[float | None] = mapped_column(Float, nullable=True)
+    ci_high: Mapped[float | None] = mapped_column(Float, nullable=True)
+    n: Mapped[int] = mapped_column(Integer)
+    run_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    task: Mapped[str | None] = mapped_column(String(128), nullable=True)
     created_at: Mapped[datetime] = mapped_column(DateTime, default=now)
 
 

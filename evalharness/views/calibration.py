@@ -26,7 +26,7 @@ from evalharness.meta.bias import (
 )
 from evalharness.meta.calibration import confusion, fit_isotonic
 from evalharness.meta.own_judges import run_judgment_scores
-from evalharness.meta.pairwise import accuracy, majority_label, rater_kappa, swap
+from evalharness.meta.pairwise import accuracy, majority_label, rater_kappa
 from evalharness.ratings.records import items, ratings
 from evalharness.store import Store
 
@@ -110,7 +110,10 @@ def _rows(judge: str, level: str, stats: dict[str, Any]) -> list[dict[str, Any]]
 
 
 def is_label_scale(frame: pd.DataFrame) -> bool:
-    return frame["judge_score"].isna().all() and frame["judge_label"].notna().any()
+    """Labels (pairwise "1"/"2"/"tie", yes/no): every verdict carries a label. Imported
+    pairwise labels also carry scores 1, 2, 0; those are codes, never used as numbers."""
+    labelled = frame["judge_label"].notna()
+    return bool(labelled.any()) and bool((labelled | frame["judge_score"].isna()).all())
 
 
 def agreement_table(frame: pd.DataFrame, *, n_boot: int = 1000) -> pd.DataFrame:
@@ -199,6 +202,8 @@ def bias_table(
             list(gold), n_boot,
         )  # fmt: skip
         return pd.DataFrame(_rows(judge, "verbosity (pairwise)", stats), columns=STAT_COLUMNS)
+    if is_label_scale(everything):  # labels are not numbers: no correlation with length
+        return pd.DataFrame(columns=STAT_COLUMNS)
     block = everything.dropna(subset=["judge_score", "human_score"])
     if len(block) >= 3 and block["response_length"].notna().sum() >= 3:
         stats = verbosity_bias(
@@ -216,33 +221,26 @@ def bias_table(
 
 def position_table(store: Store, rubric: str, *, n_boot: int = 1000) -> pd.DataFrame:
     """Position bias of each judge from stored pairwise judgments in both orders (AB and BA)."""
+    from evalharness.judges.probes import pair_orders
     from evalharness.judges.records import Judgment
 
     query = select(Judgment).where(Judgment.rubric == rubric, Judgment.order.is_not(None))
     with store.session() as s:
         rows = list(s.scalars(query))
-    if not rows:
-        return pd.DataFrame(columns=STAT_COLUMNS)
-    # rows of a pair share run_id (the run shown first in order AB) and other_run_id; the label
-    # is in presented order, so a BA verdict is swapped back to the pair's numbering
-    found: dict[tuple[str, str, str, str, str, int], dict[str, str | None]] = {}
-    for j in rows:
-        key = (j.judge, j.criterion, j.run_id, j.other_run_id or "", j.task, j.idx)
-        found.setdefault(key, {})[j.order or ""] = j.label if j.parsed else None
     out: list[dict[str, Any]] = []
-    by_judge: dict[tuple[str, str], tuple[list[Any], list[Any]]] = {}
-    for (judge, criterion, *_), orders in found.items():
-        ab, ba = by_judge.setdefault((judge, criterion), ([], []))
-        ab.append(_numbered(orders.get("AB")))
-        ba.append(swap(_numbered(orders.get("BA"))))
-    for (judge, criterion), (ab, ba) in by_judge.items():
+    for (judge, criterion), (ab, ba) in pair_orders(rows).items():
         out += _rows(f"{judge} · {criterion}", "position", position_bias(ab, ba, n_boot=n_boot))
     return pd.DataFrame(out, columns=STAT_COLUMNS)
 
 
-def _numbered(label: str | None) -> str | None:
-    """Pairwise labels A/B (the response shown first/second) as the meta module's 1/2."""
-    return {"a": "1", "b": "2", "tie": "tie"}.get((label or "").lower())
+def probe_table(store: Store, rubric: str) -> pd.DataFrame:
+    """The bias probes ``evalharness bias`` stored for ``rubric``, newest first."""
+    from evalharness.judges.probes import stored_probes
+
+    columns = ["judge", "criterion", "probe", "statistic", "value", "ci_low", "ci_high", "n",
+               "run_id", "task"]  # fmt: skip
+    rows = [{c: getattr(p, c) for c in columns} for p in stored_probes(store, rubric)]
+    return pd.DataFrame(rows, columns=columns)
 
 
 def ppi_table(store: Store, dataset: str, rubric: str, criterion: str) -> pd.DataFrame:
