@@ -6,7 +6,8 @@ M MT-Bench answers with ``mtbench_single`` (the questions of tasks/data/mtbench 
 GPT-4 reference answer, that answer judged as the response, no reference shown). Each set is
 judged once constrained (the verdict's JSON Schema, xgrammar) and once by prompting alone,
 first ask only (``max_reasks=0``) and with re-asks (``--reasks``). Reported per set and mode:
-valid-verdict rate, completion tokens, wall time and judge tokens/s. Run by hand::
+valid-verdict rate, completion tokens, wall time and judge tokens/s; ``--out`` also keeps each
+invalid verdict's parse errors and raw answer. Run by hand::
 
     HF_HUB_OFFLINE=1 python benchmarks/judge_valid.py --summeval 100 --mtbench 20
     HF_HUB_OFFLINE=1 python benchmarks/judge_valid.py --model openai:smollm2 \\
@@ -82,7 +83,10 @@ def measure(model: Any, rubric: str, subjects: list[Subject], constrained: bool,
     grammar = getattr(model, "_grammar", None)
     mask_s = (grammar.stats["mask_s"] if grammar else 0.0) - mask_before
     valid = sum(v.parsed for v in verdicts)
+    invalid = [{"index": i, "errors": list(v.errors), "raw": v.raws[0] if v.raws else None}
+               for i, v in enumerate(verdicts) if not v.parsed]  # fmt: skip
     return {
+        "invalid": invalid,
         "rubric": rubric,
         "constrained": constrained,
         "max_reasks": reasks,
@@ -116,7 +120,9 @@ def main() -> None:
             continue
         for mode in args.modes.split(","):
             row = measure(model, rubric, subjects, mode == "constrained", args.reasks)
-            print(json.dumps(row), flush=True)
+            shown = {k: v for k, v in row.items() if k != "invalid"}
+            print(json.dumps(shown | {"invalid_at": [x["index"] for x in row["invalid"]]}),
+                  flush=True)  # fmt: skip
             results.append(row)
     if args.out:
         args.out.write_text(json.dumps(results, indent=1), encoding="utf-8")

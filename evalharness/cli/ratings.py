@@ -135,7 +135,25 @@ def calibrate(
     n_boot: Annotated[int, typer.Option(min=1, help="bootstrap resamples per CI")] = 1000,
     seed: Annotated[int, typer.Option(help="bootstrap seed")] = 0,
     limit: Annotated[
-        int | None, typer.Option(min=1, help="only the first N groups (documents, segments)")
+        int | None,
+        typer.Option(
+            min=1,
+            help="only the first N groups: documents, segments (--limit 100 of SummEval is all "
+            "1,600 summaries; --items counts summaries)",
+        ),
+    ] = None,
+    judge_model: Annotated[
+        str | None,
+        typer.Option(help="judge the set's items with this model first (needs --rubric)"),
+    ] = None,
+    judge_model_args: Annotated[
+        str | None, typer.Option(help="the judge's backend options, k=v,...")
+    ] = None,
+    items: Annotated[
+        int | None,
+        typer.Option(
+            min=2, help="with --judge-model: only the first N items (summaries), document order"
+        ),
     ] = None,
     out: Annotated[Path, typer.Option(help="reports folder")] = Path("reports"),
     data_dir: DataDirOption = None,
@@ -143,8 +161,10 @@ def calibrate(
 ) -> None:
     """Meta-evaluation tables with 95% CIs: metrics and judges against human ratings.
 
-    Imports the dataset into the store first if it is not there. Prints the tables and writes
-    them as JSON to reports/meta/<dataset>.json (and --json OUT).
+    Imports the dataset into the store first if it is not there. With --judge-model, that
+    model judges the set's items under --rubric (resuming where it stopped), and its agreement
+    with the people is printed and stored, so its judged numbers carry it. Prints the tables
+    and writes them as JSON to reports/meta/<dataset>.json (and --json OUT).
     """
     from evalharness.meta.judge_tables import format_tables
     from evalharness.meta.tables import calibrate as compute
@@ -152,6 +172,14 @@ def calibrate(
     from evalharness.ratings.ppi import RunPPI
     from evalharness.store import open_store
 
+    if items is not None and judge_model is None:
+        raise ConfigError("calibrate: --items counts the items a --judge-model judges; "
+                          "--limit N takes the first N documents")  # fmt: skip
+    model = None
+    if judge_model is not None:
+        from evalharness.modelref import ModelRef
+
+        model = ModelRef.parse(judge_model, judge_model_args, "--judge-model-args").load()
     result = compute(
         open_store(db),
         dataset,
@@ -160,10 +188,16 @@ def calibrate(
         seed=seed,
         limit=limit,
         data_dir=data_dir,
+        judge_model=model,
+        n_items=items,
     )
     if result["imported"]:
         imp = result["imported"]
         typer.echo(f"imported {dataset}: {imp['items']} items, {imp['ratings']} ratings")
+    if result["judged"]:
+        j = result["judged"]
+        typer.echo(f"judge {j['judge']}: judged {j['judged']} items ({j['unparsed']} unparsed), "
+                   f"{j['skipped']} already judged")  # fmt: skip
     if not result["tables"]:
         typer.echo(f"no tables for {dataset}" + (f" rubric {rubric}" if rubric else ""))
     for line in format_tables(result):
@@ -177,6 +211,7 @@ def calibrate(
         typer.echo(f"PPI run {p['run_id']} {p['task']} {p['metric']}: {run_ppi.describe()}")
     text = json.dumps(result, indent=2) + "\n"
     name = dataset + (f"-{rubric}" if rubric else "") + (f"-limit{limit}" if limit else "")
+    name += f"-items{items}" if items else ""
     targets = [out / "meta" / f"{name.replace('/', '_')}.json"]
     if json_out is not None:
         targets.append(json_out)

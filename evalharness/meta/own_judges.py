@@ -50,7 +50,14 @@ def measure(store: Store, dataset: str, *, n_boot: int = 1000, seed: int = 0) ->
     """Item-level agreement of every judge of ``dataset``'s rated run samples with the mean
     human score of each item, per (judge, rubric, criterion) with numeric scores."""
     judged = run_judgment_scores(store, dataset)
-    humans = ratings(store, dataset=dataset, kind="human")
+    return agreements(judged, ratings(store, dataset=dataset, kind="human"), dataset, n_boot, seed)
+
+
+def agreements(
+    judged: pd.DataFrame, humans: pd.DataFrame, dataset: str, n_boot: int = 1000, seed: int = 0
+) -> list[Agreement]:
+    """Per (judge, rubric, criterion) of ``judged`` (``SCORE_COLUMNS``, latest score last), the
+    item-level agreement of its numeric scores with the human mean per item, as stored."""
     found: list[Agreement] = []
     if judged.empty or humans.empty:
         return found

@@ -35,12 +35,13 @@ from evalharness.meta import pairwise
 from evalharness.meta.agreement import summary_level, system_level
 from evalharness.meta.judge_tables import Table, jsonable, judge_tables, scoped_ratings
 from evalharness.meta.metric_scores import metric_scores, system_corpus_scores
-from evalharness.meta.own_judges import measure, run_judgment_scores
+from evalharness.meta.own_judges import agreements, measure, run_judgment_scores
 from evalharness.meta.statistics import BATCH_CORRELATIONS, CORRELATION_FNS, ci
 from evalharness.meta.statistics import percentile_interval as interval
-from evalharness.ratings.agreement import store_agreement
+from evalharness.models.base import Model
+from evalharness.ratings.agreement import Agreement, store_agreement
 from evalharness.ratings.ppi import run_ppi
-from evalharness.ratings.records import RatedItem, datasets, items
+from evalharness.ratings.records import RatedItem, datasets, items, ratings
 from evalharness.store import Store
 
 ROUGE = ("rouge1", "rouge2", "rougeLsum")  # rougeLsum: ROUGE-1.5.5's summary-level ROUGE-L
@@ -253,8 +254,12 @@ def calibrate(
     seed: int = 0,
     limit: int | None = None,
     data_dir: Any = None,
+    judge_model: Model | None = None,
+    n_items: int | None = None,
 ) -> dict[str, Any]:
-    """Import ``dataset`` if needed, then its standard tables and any other judge's tables."""
+    """Import ``dataset`` if needed, then its standard tables and any other judge's tables;
+    with ``judge_model``, that model first judges the set's items under ``rubric`` (the first
+    ``limit`` documents, then the first ``n_items`` items) and its tables come alone."""
     from evalharness.errors import DataError
     from evalharness.ratings.importers import IMPORTERS, import_dataset
 
@@ -264,6 +269,33 @@ def calibrate(
     imported = None
     if dataset in IMPORTERS and dataset not in datasets(store):
         imported = asdict(import_dataset(store, dataset, data_dir))
+    if judge_model is not None:
+        tables, found, judged = _model_tables(store, dataset, rubric, judge_model, limit,
+                                              n_items, n_boot, seed)  # fmt: skip
+    else:
+        tables, judged = _stored_tables(store, dataset, rubric, limit, n_boot, seed), None
+        found = [a for a in measure(store, dataset, n_boot=n_boot, seed=seed)
+                 if rubric is None or a.rubric == rubric]  # fmt: skip
+    store_agreement(store, found)
+    return {
+        "ppi": rated_runs_ppi(store, dataset),
+        "dataset": dataset,
+        "rubric": rubric,
+        "n_boot": n_boot,
+        "seed": seed,
+        "limit": limit,
+        "items": n_items,
+        "imported": imported,
+        "judged": judged,
+        "tables": [jsonable(asdict(t)) for t in tables],
+        "stored_agreement": [asdict(a) for a in found],
+    }
+
+
+def _stored_tables(
+    store: Store, dataset: str, rubric: str | None, limit: int | None, n_boot: int, seed: int
+) -> list[Table]:
+    """The standard tables, published judges' and the team's judges on rated run samples."""
     tables: list[Table] = []
     if dataset in DATASET_TABLES and rubric is None:
         tables += DATASET_TABLES[dataset](store, n_boot, seed, limit)
@@ -275,20 +307,36 @@ def calibrate(
         tables += judge_tables(
             store, dataset, rubric=rubric, judge_scores=own, n_boot=n_boot, seed=seed
         )
-    found = [a for a in measure(store, dataset, n_boot=n_boot, seed=seed)
-             if rubric is None or a.rubric == rubric]  # fmt: skip
-    store_agreement(store, found)
-    return {
-        "ppi": rated_runs_ppi(store, dataset),
-        "dataset": dataset,
-        "rubric": rubric,
-        "n_boot": n_boot,
-        "seed": seed,
-        "limit": limit,
-        "imported": imported,
-        "tables": [jsonable(asdict(t)) for t in tables],
-        "stored_agreement": [asdict(a) for a in found],
-    }
+    return tables
+
+
+def _model_tables(
+    store: Store,
+    dataset: str,
+    rubric: str | None,
+    model: Model,
+    limit: int | None,
+    n_items: int | None,
+    n_boot: int,
+    seed: int,
+) -> tuple[list[Table], list[Agreement], dict[str, Any]]:
+    """``model`` judges the chosen items (resuming), then its tables and agreement on them."""
+    from evalharness.errors import ConfigError
+    from evalharness.judges.rubric import load_rubric
+    from evalharness.meta.judge_items import judge_items, select_items
+
+    if rubric is None:
+        raise ConfigError("calibrate --judge-model: give --rubric, the rubric the judge applies")
+    judged = judge_items(store, dataset, load_rubric(rubric), model, n_items=n_items,
+                         n_groups=limit)  # fmt: skip
+    chosen = set(select_items(store, dataset, n_items=n_items, n_groups=limit)["id"])
+    scores = ratings(store, dataset=dataset, rubric=rubric, annotators=list(judged.annotators))
+    scores = scores[scores["item_id"].isin(chosen)]
+    tables = judge_tables(store, dataset, rubric=rubric, judge_scores=scores, n_boot=n_boot,
+                          seed=seed)  # fmt: skip
+    humans = ratings(store, dataset=dataset, rubric=rubric, kind="human")
+    found = agreements(scores, humans[humans["item_id"].isin(chosen)], dataset, n_boot, seed)
+    return tables, found, asdict(judged)
 
 
 def rated_runs_ppi(store: Store, dataset: str) -> list[dict[str, Any]]:
