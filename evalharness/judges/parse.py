@@ -18,7 +18,9 @@ from typing import Any
 
 from evalharness.judges.criteria import Criterion, HasCriteria
 
-_DECODER = json.JSONDecoder()
+# strict=False admits raw control characters (a newline) inside strings: llama.cpp's grammar for
+# a JSON string lets them through, and they change no value. Everything else stays strict JSON.
+_DECODER = json.JSONDecoder(strict=False)
 
 
 class ParseError(ValueError):

@@ -33,7 +33,8 @@ def rationale_chars(rubric: Rubric, max_tokens: int | None = None) -> int:
 def _value_schema(c: Criterion, rubric: Rubric) -> tuple[str, dict[str, Any]]:
     if c.kind == "score":
         assert c.scale is not None
-        return "score", {"type": "integer", "minimum": c.scale.min, "maximum": c.scale.max}
+        # an enum, not minimum/maximum: llama-cpp-python's schema-to-grammar ignores the bounds
+        return "score", {"type": "integer", "enum": list(range(c.scale.min, c.scale.max + 1))}
     if c.kind == "label":
         assert c.scale is not None
         return "label", {"type": "string", "enum": list(c.scale.labels)}

@@ -48,3 +48,11 @@ def test_strict_parsing_rejects_what_it_cannot_read(text: str, needle: str) -> N
     with pytest.raises(ParseError, match=needle):
         parse_judgment(text, SUMMEVAL)
     assert parse_judgment(_uniform(4), SUMMEVAL)["fluency"].score == 4.0
+
+
+def test_a_raw_newline_inside_a_rationale_is_read_as_it_is() -> None:
+    """llama.cpp's JSON grammar lets control characters into strings; the value is unchanged."""
+    text = _uniform(4).replace('"Because."', '"Because\nof this."', 1)
+    with pytest.raises(json.JSONDecodeError):
+        json.loads(text)  # strict JSON refuses it
+    assert parse_judgment(text, SUMMEVAL)["coherence"].rationale == "Because\nof this."

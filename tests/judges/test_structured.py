@@ -29,7 +29,7 @@ def test_verdict_schema_follows_the_rubric() -> None:
     assert summeval["required"] == ["coherence", "consistency", "fluency", "relevance"]
     coherence = summeval["properties"]["coherence"]
     assert list(coherence["properties"]) == ["rationale", "score"]  # reasoning first
-    assert coherence["properties"]["score"] == {"type": "integer", "minimum": 1, "maximum": 5}
+    assert coherence["properties"]["score"] == {"type": "integer", "enum": [1, 2, 3, 4, 5]}
     assert coherence["additionalProperties"] is False
     pair = verdict_schema(load_rubric("pairwise_preference"))["properties"]["preference"]
     assert pair["properties"]["label"]["enum"] == ["A", "B", "tie"]
