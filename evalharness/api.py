@@ -95,6 +95,7 @@ def evaluate(
         **({"judge_model_args": options.judge_model_args} if options.judge_model_args else {}),
         "num_fewshot": num_fewshot,
         **({"executor": executor.record()} if executor and executor.kind != "local" else {}),
+        "generates": {t.spec.name: t.spec.generates for t in tasks if t.spec.generates},
     }
     run = start_run(store, spec, backend, options, config, run_id=run_id)
     if on_start is not None:

@@ -25,7 +25,7 @@ from evalharness.metrics import METRICS
 from evalharness.metrics.lm_match import MatchOptions
 from evalharness.models import check_spec
 from evalharness.requests import Sampling
-from evalharness.specs import Spec, parse_spec, read_yaml
+from evalharness.specs import OutputKind, Spec, parse_spec, read_yaml
 
 
 def _model_spec(spec: str) -> str:
@@ -138,6 +138,7 @@ class JudgeSpec(Spec):
     combine: Literal["mean", "majority"] = "mean"  # over the n answers and the rubric's judges
     max_reasks: int = Field(2, ge=0, le=5)  # re-asks after an invalid answer
     source: str | None = None  # template: what the judge sees as input (default: the prompt)
+    output: str | None = None  # template: what the judge rates (default: the model's answer)
 
     @field_validator("rubric")
     @classmethod
@@ -194,6 +195,7 @@ class TaskSpec(Spec):
     limit: int | None = Field(None, ge=1)  # default row cap of the task itself
     rag: RagSpec | None = None  # retrieval-augmented prompts (evalharness/rag/)
     judges: Annotated[tuple[JudgeSpec, ...], AfterValidator(_check_judges)] = ()  # autoraters
+    generates: OutputKind | None = None  # what the outputs are: which rubrics fit (the desk)
 
     @field_validator("answer_extractor")
     @classmethod

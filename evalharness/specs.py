@@ -9,7 +9,7 @@ package but ``errors``, so that every module describing a spec can build on it.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -19,6 +19,14 @@ from evalharness.errors import ConfigError
 
 class Spec(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# What a generation task's outputs are (a task's ``generates:``), and so which rubrics fit them
+# (a rubric's ``fits:``): the annotation desk offers a task's outputs only under those rubrics.
+OutputKind = Literal[
+    "summary", "translation", "answer", "grounded_answer", "chat", "code", "data_to_text",
+    "dialogue_turn", "label", "retrieval",
+]  # fmt: skip
 
 
 def read_text(path: Path) -> str:

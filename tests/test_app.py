@@ -233,7 +233,7 @@ def test_annotate_is_blind_saves_and_moves_on(page: Any, filled: FilledStore) ->
 
     store = open_store(filled.url)
     at = page("annotate", annotator="carol")
-    at.sidebar.selectbox[0].set_value("factual_consistency")  # other tests use groundedness
+    at.sidebar.selectbox[0].set_value("harmlessness")  # other tests use groundedness
     checked(at.run())
     assert at.sidebar.selectbox[1].value.name == "capitals"
     assert "0 of 23 rated" in nodes(at, "progress")[0].proto.text
@@ -248,7 +248,7 @@ def test_annotate_is_blind_saves_and_moves_on(page: Any, filled: FilledStore) ->
     checked(at.run())
     saved = ratings(store, annotators=["carol"])
     assert len(saved) == 1 and saved["score"].item() == 1.0
-    assert saved["rubric"].item() == "factual_consistency"
+    assert saved["rubric"].item() == "harmlessness"
     assert "1 of 23 rated" in nodes(at, "progress")[0].proto.text
     item = saved["item_id"].item()
     at.button[1].click()  # Skip: nothing saved, the next item comes
@@ -258,7 +258,7 @@ def test_annotate_is_blind_saves_and_moves_on(page: Any, filled: FilledStore) ->
     from evalharness.judges.rubric import load_rubric
     from evalharness.ratings.desk import Source, queue
 
-    rubric = load_rubric("factual_consistency")
+    rubric = load_rubric("harmlessness")
     todo = queue(store, "carol", rubric, Source("task", "capitals"))
     assert item not in {i.item_id for i in todo} and len(todo) == 22
     assert first is not None

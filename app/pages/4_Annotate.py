@@ -12,7 +12,7 @@ import streamlit as st
 
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.rubric import Criterion, load_rubric, rubric_files
-from evalharness.ratings.desk import progress, queue, sources, submit
+from evalharness.ratings.desk import progress, prompt_turns, queue, sources, submit
 from evalharness.ratings.records import annotators
 from evalharness.views.ui import literal, page, query_param, store
 
@@ -46,7 +46,11 @@ if rubric_name is None:
 rubric = load_rubric(rubric_name)
 options = sources(db, rubric)
 if not options:
-    st.info("Nothing to rate for this rubric yet: no run outputs or imported items.")
+    fits = ", ".join(rubric.fits) or "any output"
+    st.info(
+        f"Nothing to rate for this rubric yet: no run outputs of a task that generates {fits} "
+        "(a task's `generates:`), and no imported items."
+    )
     st.stop()
 source = st.sidebar.selectbox("Items", options, format_func=lambda s: s.label)
 
@@ -66,7 +70,11 @@ st.text(rubric.description)
 if rubric.instructions:
     st.text(rubric.instructions)
 if rubric.show_source and item.source:
-    literal(rubric.source_label, item.source)
+    turns = prompt_turns(item.source)  # a chat prompt: each turn on its own, no role markers
+    if turns is None:
+        literal(rubric.source_label, item.source)
+    for role, text in turns or ():
+        literal(role.capitalize(), text)
 if rubric.show_source and item.context:
     literal("Context", item.context)
 if rubric.mode == "pairwise":

@@ -31,7 +31,7 @@ from evalharness.judges.criteria import Criterion
 from evalharness.judges.parse import ParseError, validate_judgment
 from evalharness.prompts import ENV
 from evalharness.resources import yaml_files
-from evalharness.specs import Spec, parse_spec, read_text, read_yaml
+from evalharness.specs import OutputKind, Spec, parse_spec, read_text, read_yaml
 
 
 class Example(Spec):
@@ -59,6 +59,12 @@ class Rubric(Spec):
     template: str | None = None  # Jinja2 override of the shipped template (inline)
     template_file: str | None = None  # ... or a file, relative to the rubric file
     max_tokens: int = Field(512, ge=16)  # judge answer budget
+    # the outputs it rates (tasks' ``generates:``); empty: any task's (the desk offers them)
+    fits: tuple[OutputKind, ...] = ()
+
+    def fits_kind(self, kind: str | None) -> bool:
+        """Whether the annotation desk offers outputs of this kind under the rubric."""
+        return not self.fits or kind in self.fits
 
     @field_validator("criteria")
     @classmethod

@@ -73,6 +73,7 @@ def judge_run(
     source: str | None = None,
     limit: int | None = None,
     chunk_size: int = 64,
+    output: str | None = None,
 ) -> dict[str, dict[str, dict[str, Any]]]:
     """Judge a stored run's samples; returns ``{task: {criterion: aggregate}}``.
 
@@ -109,7 +110,7 @@ def judge_run(
             for start in range(0, len(pending), chunk_size):
                 chunk = pending[start : start + chunk_size]
                 verdicts = judge.judge(
-                    [subject_of(s, source) for s in chunk], show_reference=show_reference
+                    [subject_of(s, source, output) for s in chunk], show_reference=show_reference
                 )
                 add_judgments(
                     store,

@@ -46,18 +46,25 @@ def as_model(judge_model: str | Model, options: dict[str, Any] | None = None) ->
     return load_model(judge_model, **(options or {}))
 
 
-def subject_of(sample: Sample, source: str | None = None) -> Subject:
-    """What the judge sees of a stored sample: ``source`` is a template over the dataset row
-    (default: the prompt the model saw), which may also use ``model_answers``, the model's
-    answer to every turn of a multi-turn chat; the reference is the first non-empty one."""
-    turns = ((sample.result or {}).get("meta") or {}).get("turns") or [sample.output]
-    try:
-        text = render(source, {"model_answers": turns, **sample.input}) if source else sample.prompt
-    except TemplateError as exc:
-        raise ConfigError(f"judge source template: sample {sample.idx}: {exc}") from None
+def subject_of(sample: Sample, source: str | None = None, output: str | None = None) -> Subject:
+    """What the judge sees of a stored sample. ``source`` and ``output`` are templates over the
+    dataset row (defaults: the prompt the model saw, and its answer) that may also use
+    ``model_answers`` (the model's answer to every turn of a multi-turn chat) and ``retrieved``
+    (a RAG task's passages: id, score, text); the reference is the first non-empty one."""
+    result = sample.result or {}
+    turns = (result.get("meta") or {}).get("turns") or [sample.output]
+    context = {"model_answers": turns, "retrieved": result.get("retrieved") or [], **sample.input}
+    shown = {}
+    for name, template in (("source", source), ("output", output)):
+        try:
+            shown[name] = render(template, context) if template else None
+        except TemplateError as exc:
+            raise ConfigError(f"judge {name} template: sample {sample.idx}: {exc}") from None
     refs = sample.reference if isinstance(sample.reference, list) else [sample.reference]
     reference = next((str(r) for r in refs if r is not None and str(r).strip()), None)
-    return Subject(source=text, output=sample.output or "", reference=reference)
+    return Subject(source=shown["source"] if source else sample.prompt,
+                   output=shown["output"] if output else sample.output or "",
+                   reference=reference)  # fmt: skip
 
 
 def rows_of(

@@ -74,6 +74,7 @@ def judge_task(
             combine=spec.combine,
             max_reasks=spec.max_reasks,
             source=spec.source,
+            output=spec.output,
         )
         rubrics[rubric.name] = rubric
         by_rubric.setdefault(rubric.name, []).append((model.name, spec.combine))

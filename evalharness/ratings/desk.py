@@ -1,10 +1,12 @@
 """The annotation desk's logic: what an annotator rates next, and saving what they answered.
 
-Items come from two sources: the generations of finished runs (one task at a time, every run
-of it mixed together) and imported rated items (one dataset at a time). A run sample becomes a
-``rated_items`` row (``run:<run_id>:<task>:<idx>``, pointing back to the sample) when it is
-first rated. What an annotator sees is BLIND: the input, the response(s) and, when the rubric
-asks, the reference and context; never the model, the run, a metric or a judge score.
+Items come from three sources: the generations of finished runs (one task at a time, every
+run of it mixed together; only under the rubrics that fit what the task generates), two runs'
+answers side by side for pairwise rubrics (``pairs.py``), and imported rated items (one dataset
+at a time). A run sample becomes a ``rated_items`` row (``run:<run_id>:<task>:<idx>``, pointing
+back to the sample) when it is first rated; chat prompts are shown turn by turn. What an
+annotator sees is BLIND: the input, the response(s) and, when the rubric asks, the reference
+and context; never the model, the run, a metric or a judge score.
 
 Order: items with the fewest raters of this rubric first (so coverage grows evenly and
 overlap for agreement comes next), then a stable hash of the item id, the same for every
@@ -18,15 +20,17 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from evalharness.errors import DataError
 from evalharness.judges.rubric import Criterion, Rubric
+from evalharness.ratings.pairs import pair_candidates, pair_rated_item, pair_sources
+from evalharness.ratings.queue_items import QueueItem, Source
 from evalharness.ratings.records import (
     Annotator,
     HumanRating,
@@ -38,35 +42,17 @@ from evalharness.ratings.records import (
 )
 from evalharness.store import Run, Sample, Store
 
-SourceKind = Literal["task", "dataset"]
+_TURN = re.compile(r"(?:^|\n\n)\[(system|user|assistant)\]\n")
 
 
-@dataclass(frozen=True)
-class Source:
-    """Where a queue's items come from: a task of the stored runs or an imported dataset."""
-
-    kind: SourceKind
-    name: str
-
-    @property
-    def label(self) -> str:
-        return f"{'run outputs' if self.kind == 'task' else 'dataset'}: {self.name}"
-
-
-@dataclass(frozen=True)
-class QueueItem:
-    """What the annotator is shown of one item (nothing that names a model, run or metric).
-
-    ``item_id`` and ``pointer`` are bookkeeping used to save ratings; pages never show them.
-    """
-
-    item_id: str
-    source: str | None
-    response: str | None
-    response_b: str | None = None
-    reference: Any = None
-    context: str | None = None
-    pointer: tuple[str, str, int] | None = field(default=None, repr=False)  # run, task, idx
+def prompt_turns(text: str | None) -> list[tuple[str, str]] | None:
+    """A stored chat prompt (``prompts.prompt_text``: ``[role]`` lines between turns) as its
+    (role, text) turns; None for a plain prompt. A turn whose own text holds a blank line then
+    ``[user]`` on a line of its own is split there: the stored text cannot tell them apart."""
+    if not text or _TURN.match(text) is None:
+        return None
+    parts = _TURN.split(text)[1:]  # role, text, role, text, ...
+    return [(role, body) for role, body in zip(parts[::2], parts[1::2], strict=True)]
 
 
 def sample_item_id(run_id: str, task: str, idx: int) -> str:
@@ -77,20 +63,34 @@ def desk_order(item_id: str) -> str:
     return hashlib.sha256(item_id.encode()).hexdigest()
 
 
+def task_kinds(store: Store) -> dict[str, str]:
+    """What each task of the finished runs generates (its ``generates:``, kept in the run's
+    config), for the tasks that declare it."""
+    with store.session() as s:
+        configs = s.scalars(select(Run.config).where(Run.status == "finished"))
+        return {task: kind for config in configs
+                for task, kind in ((config or {}).get("generates") or {}).items()}  # fmt: skip
+
+
 def sources(store: Store, rubric: Rubric) -> list[Source]:
-    """Tasks of finished runs with generated text (pointwise rubrics) and imported datasets
-    with responses (pairwise rubrics: items with a second response)."""
-    found: list[Source] = []
+    """What the rubric can rate: tasks of finished runs with generated text that it fits
+    (``fits:`` against each task's ``generates:``) -- one by one for a pointwise rubric, two
+    runs side by side for a pairwise one (``pairs.py``) -- and imported datasets with
+    responses (pairwise rubrics: items with a second response)."""
+    query = (
+        select(Sample.task)
+        .join(Run, Run.id == Sample.run_id)
+        .where(Run.status == "finished", Sample.error.is_(None), Sample.output.is_not(None))
+        .where(Sample.result["texts"].as_string().is_not(None))  # generation tasks only
+        .distinct()
+    )
+    with store.session() as s:
+        tasks = sorted(s.scalars(query))
+    kinds = task_kinds(store) if rubric.fits else {}
     if rubric.mode == "pointwise":
-        query = (
-            select(Sample.task)
-            .join(Run, Run.id == Sample.run_id)
-            .where(Run.status == "finished", Sample.error.is_(None), Sample.output.is_not(None))
-            .where(Sample.result["texts"].as_string().is_not(None))  # generation tasks only
-            .distinct()
-        )
-        with store.session() as s:
-            found += [Source("task", t) for t in sorted(s.scalars(query))]
+        found = [Source("task", t) for t in tasks if rubric.fits_kind(kinds.get(t))]
+    else:
+        found = pair_sources(store, rubric, tasks, kinds)
     column = RatedItem.response if rubric.mode == "pointwise" else RatedItem.response_b
     query = (
         select(RatedItem.dataset)
@@ -104,6 +104,8 @@ def sources(store: Store, rubric: Rubric) -> list[Source]:
 
 
 def _candidates(store: Store, source: Source, rubric: Rubric) -> list[QueueItem]:
+    if source.kind == "pair":
+        return pair_candidates(store, source)
     if source.kind == "task":
         query = (
             select(Sample.run_id, Sample.idx, Sample.prompt, Sample.output, Sample.reference)
@@ -265,5 +267,6 @@ def submit(
         )
     _tolerant(ensure_annotator, store, annotator)
     if item.pointer is not None:
-        _tolerant(add_items, store, [_sample_item(store, item)])
+        rated = pair_rated_item(item) if item.shown else _sample_item(store, item)
+        _tolerant(add_items, store, [rated])
     return add_ratings(store, rows)

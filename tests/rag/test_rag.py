@@ -318,6 +318,7 @@ def test_xquad_rag_with_the_embedded_model_stores_passages_and_metrics(db_url: s
         assert metrics[name]["n"] == 2 and metrics[name]["n_failed"] == 0, name
     samples = open_store(db_url).samples(out["run_id"], "xquad_en_rag")
     rows = [json.loads(line) for line in (TASKS / "data/xquad/rag_questions.jsonl").open()][:2]
+    rows_by_idx = dict(enumerate(rows))
     passages = {
         p["id"]: p["text"] for p in map(json.loads, (TASKS / "data/xquad/passages.jsonl").open())
     }
@@ -335,10 +336,22 @@ def test_xquad_rag_with_the_embedded_model_stores_passages_and_metrics(db_url: s
         found.append(row["passage_id"] in [r["id"] for r in retrieved])
     assert metrics["recall_at_k"]["value"] == pytest.approx(sum(found) / 2)
     assert metrics["recall_at_k"]["value"] == 1.0  # both are easy: the question names its subject
+    # its two judges: groundedness of the answer, context relevance of the passages themselves
+    for name in ("judge:groundedness.groundedness", "judge:context_relevance.context_relevance"):
+        assert metrics[name]["n"] + metrics[name]["n_failed"] == 2, name
+    from evalharness.judges.records import judgments
+
+    rows = judgments(open_store(db_url), out["run_id"], rubric="context_relevance")
+    for row in rows:
+        sample, question = samples[row.idx], rows_by_idx[row.idx]["question"]
+        rated = row.prompt.split("[The Start of Retrieved passages]")[-1]
+        assert sample.result["retrieved"][0]["text"] in rated and question in row.prompt
+        assert "Passage 1: " in rated
 
 
 def test_xquad_rag_recall_on_more_rows_with_the_scripted_model(db_url: str) -> None:
-    out = evaluate("scripted", ["xquad_en_rag"], limit=120, db=db_url)
+    # the scripted model also stands in for the task's judges (their verdicts do not parse)
+    out = evaluate("scripted", ["xquad_en_rag"], limit=120, db=db_url, judge_model="scripted")
     metrics = out["results"]["xquad_en_rag"]
     samples = open_store(db_url).samples(out["run_id"], "xquad_en_rag")
     ranks = []

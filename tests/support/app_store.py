@@ -41,6 +41,7 @@ description: "Capital cities, answered from retrieved passages."
 dataset:
   path: rows.jsonl
 output_type: generate
+generates: grounded_answer
 prompt: "{% for p in passages %}{{ p.text }}\\n{% endfor %}Question: {{ question }}\\nAnswer:"
 references: "answers"
 answer_extractor: strip
