@@ -45,14 +45,19 @@ def _spec(*rules: dict) -> GateSpec:
     return parse_spec(GateSpec, {"gates": list(rules)}, "gates.yaml")
 
 
-@pytest.fixture
-def judged_run(tmp_path: Path, db_url: str) -> str:
-    task = write_echo_task(tmp_path, ROWS, metrics="exact_match")
-    answers = {f"Say w{i}": f"w{i}" for i in range(ROWS)}
+def judged_echo_run(folder: Path, db_url: str, rows: int) -> str:
+    """A scripted run of the echo task over ``rows`` words, judged by ``WordJudge``."""
+    task = write_echo_task(folder, rows, metrics="exact_match")
+    answers = {f"Say w{i}": f"w{i}" for i in range(rows)}
     run_id = evaluate("scripted", [str(task)], db=db_url, model_args={"answers": answers},
                       cache=False)["run_id"]  # fmt: skip
     judge_run(open_store(db_url), run_id, SUMMEVAL, WordJudge(), task="echo")
     return run_id
+
+
+@pytest.fixture
+def judged_run(tmp_path: Path, db_url: str) -> str:
+    return judged_echo_run(tmp_path, db_url, ROWS)
 
 
 def _rate(db_url: str, run_id: str, flipped: set[int]) -> None:

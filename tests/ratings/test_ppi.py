@@ -10,16 +10,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from evalharness import evaluate
 from evalharness.judges.run import judge_run
 from evalharness.meta.calibration import ppi_mean
 from evalharness.ratings.desk import Source, queue, submit
 from evalharness.ratings.ppi import judge_scores, plan, run_ppi
 from evalharness.report import write_report
 from evalharness.store import open_store
-from tests.gate.test_judged_gate import WordJudge, _score
+from tests.gate.test_judged_gate import WordJudge, _score, judged_echo_run
 from tests.judges.helpers import SUMMEVAL
-from tests.support.helpers import run_cli, write_echo_task
+from tests.support.helpers import run_cli
 
 STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
 ROWS, RATED = 20, 4
@@ -27,12 +26,7 @@ ROWS, RATED = 20, 4
 
 @pytest.fixture
 def judged_run(tmp_path: Path, db_url: str) -> str:
-    task = write_echo_task(tmp_path, ROWS, metrics="exact_match")
-    answers = {f"Say w{i}": f"w{i}" for i in range(ROWS)}
-    run_id = evaluate("scripted", [str(task)], db=db_url, model_args={"answers": answers},
-                      cache=False)["run_id"]  # fmt: skip
-    judge_run(open_store(db_url), run_id, SUMMEVAL, WordJudge(), task="echo")
-    return run_id
+    return judged_echo_run(tmp_path, db_url, ROWS)
 
 
 def _human(k: int) -> int:
