@@ -73,7 +73,32 @@ def test_items_needs_a_judge_model_and_the_model_a_rubric(tmp_path: Path) -> Non
 
 
 def test_embedded_judge_calibrates_on_ten_summeval_summaries(tmp_path: Path) -> None:
+    """End to end on real data: a run judged by the embedded judge gates as unchecked; the same
+    judge rates 10 SummEval summaries against the experts; its stored agreement then shows
+    beside the run's judged number in the report and the Leaderboard, and the gate passes or
+    fails by its threshold."""
+    from evalharness import evaluate
+    from evalharness.gate.rules import GateSpec, evaluate_gate
+    from evalharness.report import write_report
+    from evalharness.specs import parse_spec
+    from evalharness.views.leaderboard import leaderboard
+    from tests.support.helpers import write_echo_task
+
     db = f"sqlite:///{tmp_path / 's.db'}"
+    task = write_echo_task(tmp_path, 2, metrics="exact_match")
+    task.write_text(task.read_text() + "judges:\n  - {rubric: summeval, model: embedded, "
+                    "max_reasks: 0}\n")  # fmt: skip
+    run_id = evaluate("scripted", [str(task)], db=db, cache=False,
+                      model_args={"answers": {"Say w0": "w0 is a word.", "Say w1": "w1."}},
+                      )["run_id"]  # fmt: skip
+
+    def gate(threshold: float) -> int:
+        rule = {"task": "echo", "metric": "judge:summeval.relevance",
+                "min_judge_agreement": threshold}  # fmt: skip
+        spec = parse_spec(GateSpec, {"gates": [rule]}, "gates.yaml")
+        return evaluate_gate(open_store(db), spec, run_id).exit_code
+
+    assert gate(-1.0) == 1  # no stored agreement: the judged number is not checked yet
     result = run_cli("calibrate", "--dataset", "summeval", "--judge-model", "embedded",
                      "--rubric", "summeval", "--items", "10", "--n-boot", "200", "--db", db,
                      "--out", str(tmp_path))  # fmt: skip
@@ -83,8 +108,18 @@ def test_embedded_judge_calibrates_on_ten_summeval_summaries(tmp_path: Path) -> 
     name = judged[1]
     for criterion in ("coherence", "consistency", "fluency", "relevance"):
         assert f"stored: judge {name} on summeval.{criterion}: ρ" in result.stdout
-    stored = stored_agreement(open_store(db), name, "summeval", "coherence")
+    store = open_store(db)
+    stored = stored_agreement(store, name, "summeval", "relevance")
     assert stored is not None and stored.n == 10 - int(judged[2])
     saved = json.loads((tmp_path / "meta" / "summeval-summeval-items10.json").read_text())
     rows = {e["row"] for t in saved["tables"] for e in t["entries"]}
     assert {f"{name} [summeval]", f"{name}:expected [summeval]"} <= rows  # G-Eval expected too
+
+    report = write_report(store, run_id, tmp_path / "reports")[0].read_text()
+    assert f"| judge:summeval.relevance · {stored.describe()} |" in report
+    board = leaderboard(store, tasks=["echo"])
+    shown = dict(zip(board["metric"], board["judge_agreement"], strict=True))
+    assert shown["judge:summeval.relevance"] == stored.describe()
+    for threshold in (-1.0, 1.0):  # passes or fails by its threshold
+        trusted = stored.ci_low is not None and stored.ci_low >= threshold
+        assert gate(threshold) == (0 if trusted else 1), threshold
