@@ -24,7 +24,7 @@ def test_task_yaml_judges_are_validated_at_load_time(tmp_path: Path) -> None:
     base = (REPO / "tasks" / "summeval_cnndm.yaml").read_text().split("# Rubric autorater")[0]
     path = tmp_path / "t.yaml"
     for judges, needle in [
-        ("[{rubric: sumeval}]", "judges.0.rubric: unknown rubric 'sumeval' (known: data_to_text"),
+        ("[{rubric: sumeval}]", "judges.0.rubric: unknown rubric 'sumeval' (known: context_rel"),
         ("[{rubric: pairwise_preference}]", "judges.0.rubric: rubric 'pairwise_preference' is pa"),
         ("[{rubric: summeval, n: 0}]", "judges.0.n: Input should be greater than or equal to 1"),
         ("[{rubric: summeval}, {rubric: summeval}]", "judges: entry 1 repeats rubric 'summeval'"),
