@@ -100,17 +100,20 @@ def human_scores(store: Store, run_id: str) -> pd.DataFrame:
     return frame.groupby(KEYS, as_index=False)["human"].mean()
 
 
-def _scored(store: Store, run_id: str) -> pd.DataFrame:
+def _scored(store: Store, run_id: str, humans: pd.DataFrame | None = None) -> pd.DataFrame:
     """Judge scores of every judged sample, with the human mean where people rated it."""
-    judged = judge_scores(store, run_id)
-    return judged.merge(human_scores(store, run_id), on=KEYS, how="left")
+    humans = human_scores(store, run_id) if humans is None else humans
+    return judge_scores(store, run_id).merge(humans, on=KEYS, how="left")
 
 
 def run_ppi(store: Store, run_id: str, confidence: float = 0.95) -> list[RunPPI]:
     """PPI of every judged metric of the run where people rated at least 2 of its judged
     samples and left at least 2 unrated; an empty list when there is none."""
+    humans = human_scores(store, run_id)
+    if humans.empty:  # nobody rated the run: its judgments need not be read (reports)
+        return []
     found = []
-    for (task, rubric, criterion), block in _scored(store, run_id).groupby(KEYS[:3]):
+    for (task, rubric, criterion), block in _scored(store, run_id, humans).groupby(KEYS[:3]):
         human = block["human"].to_numpy(dtype=float)
         rated = int(np.isfinite(human).sum())
         if rated < 2 or len(block) - rated < 2:
