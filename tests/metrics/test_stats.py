@@ -140,3 +140,34 @@ def test_paired_bootstrap_edges() -> None:
     assert (single.delta, single.p_value) == (1.0, 1.0)
     with pytest.raises(ValueError, match="same shape"):
         paired_bootstrap(MEAN, np.ones((3, 2)), np.ones((4, 2)))
+
+
+def test_few_distinct_rows_resample_like_the_full_bootstrap(monkeypatch) -> None:
+    """0/1 scores take the multinomial-over-distinct-rows path; its spread matches the
+    plain row resampling and the analytic standard error, and pairs stay paired."""
+    from evalharness.metrics import stats
+
+    rng = np.random.default_rng(7)
+    a = (rng.random(5000) < 0.3).astype(float)
+    b = np.where(rng.random(5000) < 0.9, a, 1 - a)  # mostly the same answers
+    matrices = [_rows(a), _rows(b)]
+    assert stats._distinct_rows(matrices) is not None
+    fast = stats.bootstrap_values(MEAN, matrices, 2000, seed=1)
+    monkeypatch.setattr(stats, "_distinct_rows", lambda matrices: None)
+    full = stats.bootstrap_values(MEAN, matrices, 2000, seed=1)
+    se = math.sqrt(0.3 * 0.7 / 5000)
+    assert np.std(fast[0]) == pytest.approx(se, rel=0.1)
+    assert np.std(fast[0]) == pytest.approx(np.std(full[0]), rel=0.1)
+    assert np.mean(fast[0]) == pytest.approx(a.mean(), abs=se / 5)
+    diff_fast, diff_full = fast[1] - fast[0], full[1] - full[0]
+    assert np.std(diff_fast) == pytest.approx(np.std(diff_full), rel=0.1)
+    # paired: the shared answers cancel (unpaired would be about sqrt(2) * se = 0.009)
+    assert np.std(diff_fast) == pytest.approx(np.std(b - a) / math.sqrt(5000), rel=0.1)
+
+
+def test_many_distinct_rows_keep_the_full_bootstrap() -> None:
+    from evalharness.metrics import stats
+
+    assert stats._distinct_rows([_rows(_normal(5000))]) is None
+    assert stats._distinct_rows([_rows(np.ones(40))]) is None  # too few rows to bother
+    assert stats._distinct_rows([_rows(np.array([1.0, np.nan] * 100))]) is None
