@@ -14,8 +14,10 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
+from sqlalchemy import select
 
 from evalharness.errors import StoreError
+from evalharness.gate.paired_sql import TaskPairs, metrics_by_task, scored_counts, task_pairs
 from evalharness.metrics import Metric, get_metric, paired_bootstrap
 from evalharness.metrics.stats import bootstrap_values
 from evalharness.store import Sample, Store
@@ -155,70 +157,62 @@ class ComparisonRow:
     note: str = ""
 
 
-def _metric_names(samples: Sequence[Sample]) -> list[str]:
-    names: dict[str, None] = {}
-    for s in samples:
-        names.update(dict.fromkeys(s.stats or {}))
-    return list(names)
-
-
-# What a comparison reads of each sample: no prompts or outputs.
-PAIRED_FIELDS = ("id", "task", "idx", "input", "error", "stats")
+def run_tasks(store: Store, run_id: str) -> set[str]:
+    """The tasks a run has samples of (one index scan); StoreError for an unknown run."""
+    store.get_run(run_id)
+    with store.session() as s:
+        return set(s.scalars(select(Sample.task).where(Sample.run_id == run_id).distinct()))
 
 
 def compare_runs(
     store: Store, run_a: str, run_b: str, *, n_boot: int = 1000, seed: int = 0
 ) -> list[ComparisonRow]:
-    """Every task and metric both runs scored, compared on their shared samples."""
-    by_task: list[dict[str, list[Sample]]] = []
-    for run_id in (run_a, run_b):
-        store.get_run(run_id)  # StoreError for an unknown id
-        tasks: dict[str, list[Sample]] = {}
-        for sample in store.samples(run_id, fields=PAIRED_FIELDS):
-            tasks.setdefault(sample.task, []).append(sample)
-        by_task.append(tasks)
-    tasks_a, tasks_b = by_task
-    shared_tasks = sorted(tasks_a.keys() & tasks_b.keys())
-    if not shared_tasks:
+    """Every task and metric both runs scored, compared on their shared samples (read with
+    SQL, ``paired_sql``: no prompts, outputs or sample objects)."""
+    tasks_a, tasks_b = run_tasks(store, run_a), run_tasks(store, run_b)
+    if not tasks_a & tasks_b:
         raise StoreError(
             f"runs {run_a} ({', '.join(sorted(tasks_a)) or 'no tasks'}) and {run_b} "
             f"({', '.join(sorted(tasks_b)) or 'no tasks'}) share no task"
         )
+    counts_a, counts_b = scored_counts(store, run_a), scored_counts(store, run_b)
     rows = []
-    for task in shared_tasks:
-        names_b = set(_metric_names(tasks_b[task]))
-        for name in (m for m in _metric_names(tasks_a[task]) if m in names_b):
-            rows.append(_compare_one(task, name, tasks_a[task], tasks_b[task], n_boot, seed))
+    for task, names in metrics_by_task(counts_a):
+        names = [m for m in names if (task, m) in counts_b]
+        if task not in tasks_b or not names:
+            continue
+        pairs = task_pairs(store, run_a, run_b, task)
+        for name in names:
+            n_ab = counts_a[(task, name)], counts_b[(task, name)]
+            rows.append(_compare_one(task, name, pairs, n_ab, n_boot, seed))
     return rows
 
 
 def _compare_one(
-    task: str, name: str, a: list[Sample], b: list[Sample], n_boot: int, seed: int
+    task: str, name: str, pairs: TaskPairs, n_ab: tuple[int, int], n_boot: int, seed: int
 ) -> ComparisonRow:
     metric = get_metric(name)
-    paired = paired_rows(a, b, name)
-    n_a, n_b = len(scored(a, name)), len(scored(b, name))
-    note = ""
-    if paired.mismatched:
-        note = f"{len(paired.mismatched)} shared samples differ in input, left out"
-    if paired.n == 0:
+    rows_a, rows_b, idx, mismatched = pairs.rows(name)
+    n_a, n_b = n_ab
+    note = f"{mismatched} shared samples differ in input, left out" if mismatched else ""
+    if not idx:
         nan = math.nan
         note = note or "no shared scored samples"
         return ComparisonRow(
             task, name, metric.higher_is_better, nan, nan, nan, nan, nan, nan, 0, n_a, n_b, note
         )
-    test = paired_bootstrap(metric, paired.a, paired.b, n_boot=n_boot, seed=seed)
+    test = paired_bootstrap(metric, rows_a, rows_b, n_boot=n_boot, seed=seed)
     return ComparisonRow(
         task,
         name,
         metric.higher_is_better,
-        metric.value(paired.a),
-        metric.value(paired.b),
+        metric.value(rows_a),
+        metric.value(rows_b),
         test.delta,
         test.ci_low,
         test.ci_high,
         test.p_value,
-        paired.n,
+        len(idx),
         n_a,
         n_b,
         note,

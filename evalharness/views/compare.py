@@ -6,12 +6,12 @@ import math
 from dataclasses import asdict
 
 import pandas as pd
-from sqlalchemy import Select, Text, and_, case, cast, func, select
-from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy import Select, case, func, select
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from evalharness.gate.compare import compare_runs
+from evalharness.gate.paired_sql import same_question
 from evalharness.store import Sample, Store
 from evalharness.views.samples import _text, preview
 
@@ -66,14 +66,10 @@ def _outcome(sample: type[Sample], metric: str, threshold: float) -> ColumnEleme
 def _flips(
     store: Store, run_a: str, run_b: str, task: str, metric: str, threshold: float
 ) -> tuple[Select, tuple[type[Sample], type[Sample]], tuple[ColumnElement, ColumnElement]]:
-    """The flipped pairs as SQL: the two runs' samples of ``task`` joined on the dataset index.
-
-    The pairing rule of ``gate.compare.pair_samples``, in SQL: same index and same input row
-    (compared as JSON text on SQLite, as ``jsonb`` on PostgreSQL).
-    """
+    """The flipped pairs as SQL: the two runs' samples of ``task`` joined by
+    ``paired_sql.same_question`` (same index and same input row)."""
     a, b = aliased(Sample, name="a"), aliased(Sample, name="b")
-    as_json = JSONB if store.engine.dialect.name == "postgresql" else Text
-    same = and_(a.task == b.task, a.idx == b.idx, cast(a.input, as_json) == cast(b.input, as_json))
+    same = same_question(store, a, b)
     oa, ob = _outcome(a, metric, threshold), _outcome(b, metric, threshold)
     query = (
         select(a.idx)

@@ -1,0 +1,61 @@
+"""``compare_runs`` reads pairs with SQL; it must equal ``pair_samples``' rule in Python."""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+
+import numpy as np
+import pytest
+
+from evalharness.gate.compare import compare_runs, paired_rows, scored
+from evalharness.metrics import get_metric, paired_bootstrap
+from evalharness.store import Run, Sample, Store, open_store
+
+STORE_KINDS = ("sqlite", "postgresql")  # db_url tests run on both (tests/conftest.py)
+
+
+def _run(store: Store, run_id: str, seed: int, n: int, changed: set[int]) -> None:
+    """Tasks ``qa`` (acc, bleu: a corpus metric) and ``mc`` (acc); some samples failed, some
+    metrics missing, and the rows of ``changed`` indices hold another input."""
+    rng = np.random.default_rng(seed)
+    store.add_run(Run(id=run_id, model=run_id, status="finished", created_at=datetime(2026, 1, 1)))
+    samples = []
+    for task in ("qa", "mc"):
+        for i in range(n):
+            failed = rng.random() < 0.1
+            stats: dict[str, list[float]] = {"acc": [float(rng.random() < 0.6), 1.0]}
+            if task == "qa" and rng.random() < 0.8:  # bleu on most samples only
+                stats["bleu"] = [*rng.integers(1, 9, size=8).tolist(), 10.0, 11.0]
+            samples.append(
+                Sample(
+                    run_id=run_id, task=task, idx=i, prompt="p",
+                    input={"q": i, "v": int(i in changed)}, error="HTTP 500" if failed else None,
+                    stats={} if failed else stats, scores={},
+                )
+            )  # fmt: skip
+    store.add_samples(samples)
+
+
+def test_sql_pairs_equal_the_python_rule(db_url: str) -> None:
+    store = open_store(db_url)
+    _run(store, "a", seed=1, n=90, changed=set())
+    _run(store, "b", seed=2, n=80, changed={3, 4, 5})  # three shared rows differ
+    rows = compare_runs(store, "a", "b", n_boot=300)
+    assert [(r.task, r.metric) for r in rows] == [("mc", "acc"), ("qa", "acc"), ("qa", "bleu")]
+    for row in rows:
+        a, b = store.samples("a", row.task), store.samples("b", row.task)
+        paired = paired_rows(a, b, row.metric)
+        metric = get_metric(row.metric)
+        ref = paired_bootstrap(metric, paired.a, paired.b, n_boot=300)
+        assert (row.n_shared, row.n_a, row.n_b) == (
+            paired.n, len(scored(a, row.metric)), len(scored(b, row.metric))
+        )  # fmt: skip
+        assert 0 < len(paired.mismatched) <= 3
+        assert row.note == f"{len(paired.mismatched)} shared samples differ in input, left out"
+        assert row.value_a == pytest.approx(metric.value(paired.a))
+        assert row.value_b == pytest.approx(metric.value(paired.b))
+        assert (row.delta, row.ci_low, row.ci_high, row.p_value) == pytest.approx(
+            (ref.delta, ref.ci_low, ref.ci_high, ref.p_value)
+        )
+        assert all(math.isfinite(v) for v in (row.ci_low, row.ci_high))
