@@ -12,7 +12,7 @@ import streamlit as st
 
 from evalharness.errors import EvalHarnessError
 from evalharness.judges.rubric import Criterion, load_rubric, rubric_files
-from evalharness.ratings.desk import progress, prompt_turns, queue, sources, submit
+from evalharness.ratings.desk import desk_state, prompt_turns, sources, submit
 from evalharness.ratings.records import annotators
 from evalharness.views.ui import literal, page, query_param, store
 
@@ -56,15 +56,15 @@ source = st.sidebar.selectbox("Items", options, format_func=lambda s: s.label)
 
 skip_key = f"skipped:{annotator}:{rubric.name}:{source.label}"
 skipped: list[str] = st.session_state.setdefault(skip_key, [])
-done, total = progress(db, annotator, rubric, source)
-st.progress(done / total if total else 1.0, text=f"{done} of {total} rated")
+state = desk_state(db, annotator, rubric, source, skipped=skipped, limit=1)
+st.progress(state.done / state.total if state.total else 1.0,
+            text=f"{state.done} of {state.total} rated")  # fmt: skip
 if (saved := st.session_state.pop("saved", None)) is not None:
     st.success(f"Saved {saved} ratings.")
-todo = queue(db, annotator, rubric, source, skipped=skipped)
-if not todo:
+if not state.todo:
     st.success("All items of this source are rated. Thank you!")
     st.stop()
-item = todo[0]
+item = state.todo[0]
 
 st.text(rubric.description)
 if rubric.instructions:

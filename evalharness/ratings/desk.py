@@ -22,9 +22,10 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, tuple_
 from sqlalchemy.exc import IntegrityError
 
 from evalharness.errors import DataError
@@ -41,7 +42,9 @@ from evalharness.ratings.records import (
     ensure_annotator,
 )
 from evalharness.store import Run, Sample, Store
+from evalharness.usage import usage_by_task
 
+_LOAD_CHUNK = 400  # sample keys per IN list: under any backend's bound on parameters
 _TURN = re.compile(r"(?:^|\n\n)\[(system|user|assistant)\]\n")
 
 
@@ -72,20 +75,38 @@ def task_kinds(store: Store) -> dict[str, str]:
                 for task, kind in ((config or {}).get("generates") or {}).items()}  # fmt: skip
 
 
+def generation_tasks(store: Store) -> list[str]:
+    """The tasks of finished runs that generate text: per-task totals come from the stored
+    usage rows, and one sample of each task's smallest run tells whether it generates, so the
+    answer never scans the samples table."""
+    with store.session() as s:
+        finished = list(s.scalars(select(Run.id).where(Run.status == "finished")))
+    smallest: dict[str, tuple[int, str]] = {}
+    for (run_id, task), totals in usage_by_task(store, finished).items():
+        answered = (totals.get("samples") or 0) - (totals.get("failed") or 0)
+        if answered > 0 and (answered, run_id) < smallest.get(task, (answered + 1, run_id)):
+            smallest[task] = (answered, run_id)
+    found = []
+    with store.session() as s:
+        for task, (_, run_id) in sorted(smallest.items()):
+            probe = (
+                select(Sample.id)
+                .where(Sample.run_id == run_id, Sample.task == task)
+                .where(Sample.error.is_(None), Sample.output.is_not(None))
+                .where(Sample.result["texts"].as_string().is_not(None))
+                .limit(1)
+            )
+            if s.scalar(probe) is not None:
+                found.append(task)
+    return found
+
+
 def sources(store: Store, rubric: Rubric) -> list[Source]:
     """What the rubric can rate: tasks of finished runs with generated text that it fits
     (``fits:`` against each task's ``generates:``) -- one by one for a pointwise rubric, two
     runs side by side for a pairwise one (``pairs.py``) -- and imported datasets with
     responses (pairwise rubrics: items with a second response)."""
-    query = (
-        select(Sample.task)
-        .join(Run, Run.id == Sample.run_id)
-        .where(Run.status == "finished", Sample.error.is_(None), Sample.output.is_not(None))
-        .where(Sample.result["texts"].as_string().is_not(None))  # generation tasks only
-        .distinct()
-    )
-    with store.session() as s:
-        tasks = sorted(s.scalars(query))
+    tasks = generation_tasks(store)
     kinds = task_kinds(store) if rubric.fits else {}
     if rubric.mode == "pointwise":
         found = [Source("task", t) for t in tasks if rubric.fits_kind(kinds.get(t))]
@@ -103,36 +124,60 @@ def sources(store: Store, rubric: Rubric) -> list[Source]:
     return found
 
 
-def _candidates(store: Store, source: Source, rubric: Rubric) -> list[QueueItem]:
-    if source.kind == "pair":
-        return pair_candidates(store, source)
-    if source.kind == "task":
+def _task_pointers(store: Store, task: str) -> dict[str, tuple[str, str, int]]:
+    """{item id: (run, task, idx)} of the task's samples without error in finished runs, read
+    from the (run, task, idx) index and the partial index of failed samples: no sample rows."""
+    finished = select(Run.id).where(Run.status == "finished")
+    keys = select(Sample.run_id, Sample.idx).where(Sample.task == task)
+    keys = keys.where(Sample.run_id.in_(finished))
+    with store.session() as s:
+        failed = set(s.execute(keys.where(Sample.error.is_not(None))))
+        return {
+            sample_item_id(run_id, task, idx): (run_id, task, idx)
+            for run_id, idx in s.execute(keys)
+            if (run_id, idx) not in failed
+        }
+
+
+def _load_samples(store: Store, pointers: Sequence[tuple[str, str, int]]) -> list[QueueItem]:
+    """The queue items of these samples, in the order given; a sample without generated text
+    (an empty generation) has nothing to rate and is left out."""
+    found: dict[tuple[str, int], QueueItem] = {}
+    for start in range(0, len(pointers), _LOAD_CHUNK):
+        chunk = pointers[start : start + _LOAD_CHUNK]
         query = (
             select(Sample.run_id, Sample.idx, Sample.prompt, Sample.output, Sample.reference)
-            .join(Run, Run.id == Sample.run_id)
-            .where(Run.status == "finished", Sample.task == source.name)
-            .where(Sample.error.is_(None), Sample.output.is_not(None))
+            .where(Sample.task == chunk[0][1])
+            .where(tuple_(Sample.run_id, Sample.idx).in_([(r, i) for r, _, i in chunk]))
+            .where(Sample.output.is_not(None))
         )
         with store.session() as s:
-            rows = s.execute(query).all()
-        return [
-            QueueItem(
-                item_id=sample_item_id(run_id, source.name, idx),
-                source=prompt,
-                response=output,
-                reference=reference,
-                pointer=(run_id, source.name, idx),
-            )
-            for run_id, idx, prompt, output, reference in rows
-        ]
+            rows = s.execute(query)
+            found.update(
+                ((run_id, idx), QueueItem(
+                    item_id=sample_item_id(run_id, chunk[0][1], idx),
+                    source=prompt,
+                    response=output,
+                    reference=reference,
+                    pointer=(run_id, chunk[0][1], idx),
+                ))
+                for run_id, idx, prompt, output, reference in rows
+            )  # fmt: skip
+    return [item for r, _, i in pointers if (item := found.get((r, i))) is not None]
+
+
+def _dataset_items(store: Store, source: Source, rubric: Rubric) -> dict[str, QueueItem]:
+    if source.kind == "pair":
+        return {item.item_id: item for item in pair_candidates(store, source)}
     query = select(RatedItem).where(RatedItem.dataset == source.name, RatedItem.run_id.is_(None))
     if rubric.mode == "pairwise":
         query = query.where(RatedItem.response_b.is_not(None))
     with store.session() as s:
         items = list(s.scalars(query))
-    return [
-        QueueItem(i.id, i.source, i.response, i.response_b, i.reference, i.context) for i in items
-    ]
+    return {
+        i.id: QueueItem(i.id, i.source, i.response, i.response_b, i.reference, i.context)
+        for i in items
+    }
 
 
 def rated_by(store: Store, annotator: str, rubric: str) -> set[str]:
@@ -155,6 +200,50 @@ def _raters(store: Store, rubric: str) -> dict[str, int]:
         return {item: int(n) for item, n in s.execute(query).all()}
 
 
+@dataclass(frozen=True)
+class DeskState:
+    """Where an annotator stands on one source: ``done`` of ``total`` items rated, and the
+    next items to offer (all of them, or the first ``limit``), in order."""
+
+    done: int
+    total: int
+    todo: list[QueueItem]
+
+
+def desk_state(
+    store: Store,
+    annotator: str,
+    rubric: Rubric,
+    source: Source,
+    *,
+    skipped: Sequence[str] = (),
+    limit: int | None = None,
+) -> DeskState:
+    """The annotator's progress and next items. A task's samples are listed by key from the
+    indices and only the offered ones are read, so a queue over a million samples stays quick.
+    Skipped items (this session's ``skipped`` ids) go to the end, in the order skipped."""
+    done = rated_by(store, annotator, rubric.name)
+    if source.kind == "task":
+        candidates: Mapping[str, Any] = _task_pointers(store, source.name)
+    else:
+        candidates = _dataset_items(store, source, rubric)
+    raters = _raters(store, rubric.name)
+    later = {item_id: n for n, item_id in enumerate(skipped)}
+    todo = sorted(
+        (item_id for item_id in candidates if item_id not in done),
+        key=lambda i: (later.get(i, -1), raters.get(i, 0), desk_order(i)),
+    )
+    rated = len(candidates) - len(todo)
+    if source.kind != "task":
+        return DeskState(rated, len(candidates), [candidates[i] for i in todo[:limit]])
+    items: list[QueueItem] = []
+    wanted, start = len(todo) if limit is None else limit, 0
+    while len(items) < wanted and start < len(todo):
+        items += _load_samples(store, [candidates[i] for i in todo[start : start + _LOAD_CHUNK]])
+        start += _LOAD_CHUNK
+    return DeskState(rated, len(candidates), items[:wanted])
+
+
 def queue(
     store: Store,
     annotator: str,
@@ -162,23 +251,17 @@ def queue(
     source: Source,
     *,
     skipped: Sequence[str] = (),
+    limit: int | None = None,
 ) -> list[QueueItem]:
-    """The items ``annotator`` has still to rate, in the order they are offered.
-
-    Skipped items (this session's ``skipped`` ids) go to the end, in the order skipped.
-    """
-    done = rated_by(store, annotator, rubric.name)
-    raters = _raters(store, rubric.name)
-    todo = [item for item in _candidates(store, source, rubric) if item.item_id not in done]
-    todo.sort(key=lambda item: (raters.get(item.item_id, 0), desk_order(item.item_id)))
-    later = {item_id: n for n, item_id in enumerate(skipped)}
-    return sorted(todo, key=lambda item: later.get(item.item_id, -1))
+    """The items ``annotator`` has still to rate, in the order they are offered (see
+    ``desk_state``)."""
+    return desk_state(store, annotator, rubric, source, skipped=skipped, limit=limit).todo
 
 
 def progress(store: Store, annotator: str, rubric: Rubric, source: Source) -> tuple[int, int]:
     """(rated by this annotator, total) items of ``source`` for ``rubric``."""
-    ids = {item.item_id for item in _candidates(store, source, rubric)}
-    return len(ids & rated_by(store, annotator, rubric.name)), len(ids)
+    state = desk_state(store, annotator, rubric, source, limit=0)
+    return state.done, state.total
 
 
 # ----------------------------------------------------------------------------- saving
