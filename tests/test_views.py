@@ -10,8 +10,9 @@ import pytest
 
 from evalharness.errors import DataError
 from evalharness.judges.rubric import load_rubric
-from evalharness.ratings.desk import Source, answer_value, queue, sample_item_id, submit
+from evalharness.ratings.desk import Source, answer_value, queue, submit
 from evalharness.ratings.records import RatedItem, add_items, add_rating, ratings
+from evalharness.ratings.task_queue import sample_item_id
 from evalharness.store import AggregateRow, Run, Sample, open_store
 from evalharness.views import filter_samples, flipped, leaderboard, matrix, shown, trend
 from evalharness.views.calibration import calibration_curve, confusion_table

@@ -25,7 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, select, tuple_
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from evalharness.errors import DataError
@@ -41,10 +41,10 @@ from evalharness.ratings.records import (
     add_ratings,
     ensure_annotator,
 )
+from evalharness.ratings.task_queue import load_items, offer_order, task_keys
 from evalharness.store import Run, Sample, Store
 from evalharness.usage import usage_by_task
 
-_LOAD_CHUNK = 400  # sample keys per IN list: under any backend's bound on parameters
 _TURN = re.compile(r"(?:^|\n\n)\[(system|user|assistant)\]\n")
 
 
@@ -58,11 +58,8 @@ def prompt_turns(text: str | None) -> list[tuple[str, str]] | None:
     return [(role, body) for role, body in zip(parts[::2], parts[1::2], strict=True)]
 
 
-def sample_item_id(run_id: str, task: str, idx: int) -> str:
-    return f"run:{run_id}:{task}:{idx}"
-
-
 def desk_order(item_id: str) -> str:
+    """The stable order of imported and two-run items (run samples: ``task_queue.sample_order``)."""
     return hashlib.sha256(item_id.encode()).hexdigest()
 
 
@@ -124,48 +121,6 @@ def sources(store: Store, rubric: Rubric) -> list[Source]:
     return found
 
 
-def _task_pointers(store: Store, task: str) -> dict[str, tuple[str, str, int]]:
-    """{item id: (run, task, idx)} of the task's samples without error in finished runs, read
-    from the (run, task, idx) index and the partial index of failed samples: no sample rows."""
-    finished = select(Run.id).where(Run.status == "finished")
-    keys = select(Sample.run_id, Sample.idx).where(Sample.task == task)
-    keys = keys.where(Sample.run_id.in_(finished))
-    with store.session() as s:
-        failed = set(s.execute(keys.where(Sample.error.is_not(None))))
-        return {
-            sample_item_id(run_id, task, idx): (run_id, task, idx)
-            for run_id, idx in s.execute(keys)
-            if (run_id, idx) not in failed
-        }
-
-
-def _load_samples(store: Store, pointers: Sequence[tuple[str, str, int]]) -> list[QueueItem]:
-    """The queue items of these samples, in the order given; a sample without generated text
-    (an empty generation) has nothing to rate and is left out."""
-    found: dict[tuple[str, int], QueueItem] = {}
-    for start in range(0, len(pointers), _LOAD_CHUNK):
-        chunk = pointers[start : start + _LOAD_CHUNK]
-        query = (
-            select(Sample.run_id, Sample.idx, Sample.prompt, Sample.output, Sample.reference)
-            .where(Sample.task == chunk[0][1])
-            .where(tuple_(Sample.run_id, Sample.idx).in_([(r, i) for r, _, i in chunk]))
-            .where(Sample.output.is_not(None))
-        )
-        with store.session() as s:
-            rows = s.execute(query)
-            found.update(
-                ((run_id, idx), QueueItem(
-                    item_id=sample_item_id(run_id, chunk[0][1], idx),
-                    source=prompt,
-                    response=output,
-                    reference=reference,
-                    pointer=(run_id, chunk[0][1], idx),
-                ))
-                for run_id, idx, prompt, output, reference in rows
-            )  # fmt: skip
-    return [item for r, _, i in pointers if (item := found.get((r, i))) is not None]
-
-
 def _dataset_items(store: Store, source: Source, rubric: Rubric) -> dict[str, QueueItem]:
     if source.kind == "pair":
         return {item.item_id: item for item in pair_candidates(store, source)}
@@ -223,25 +178,24 @@ def desk_state(
     indices and only the offered ones are read, so a queue over a million samples stays quick.
     Skipped items (this session's ``skipped`` ids) go to the end, in the order skipped."""
     done = rated_by(store, annotator, rubric.name)
-    if source.kind == "task":
-        candidates: Mapping[str, Any] = _task_pointers(store, source.name)
-    else:
-        candidates = _dataset_items(store, source, rubric)
     raters = _raters(store, rubric.name)
+    if source.kind == "task":
+        keys = task_keys(store, source.name)
+        order = offer_order(keys, done, raters, skipped)
+        wanted, start, items = len(order) if limit is None else limit, 0, []
+        while len(items) < wanted and start < len(order):  # a few more when some lack text
+            chunk = max(2 * (wanted - len(items)), 16)
+            items += load_items(store, keys, order[start : start + chunk])
+            start += chunk
+        return DeskState(len(keys) - len(order), len(keys), items[:wanted])
+    candidates = _dataset_items(store, source, rubric)
     later = {item_id: n for n, item_id in enumerate(skipped)}
     todo = sorted(
         (item_id for item_id in candidates if item_id not in done),
         key=lambda i: (later.get(i, -1), raters.get(i, 0), desk_order(i)),
     )
     rated = len(candidates) - len(todo)
-    if source.kind != "task":
-        return DeskState(rated, len(candidates), [candidates[i] for i in todo[:limit]])
-    items: list[QueueItem] = []
-    wanted, start = len(todo) if limit is None else limit, 0
-    while len(items) < wanted and start < len(todo):
-        items += _load_samples(store, [candidates[i] for i in todo[start : start + _LOAD_CHUNK]])
-        start += _LOAD_CHUNK
-    return DeskState(rated, len(candidates), items[:wanted])
+    return DeskState(rated, len(candidates), [candidates[i] for i in todo[:limit]])
 
 
 def queue(

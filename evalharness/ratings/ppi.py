@@ -25,8 +25,8 @@ from evalharness.errors import DataError
 from evalharness.judges.records import Judgment
 from evalharness.meta.calibration import normal_quantile, ppi_from_subset
 from evalharness.meta.statistics import Stat
-from evalharness.ratings.desk import desk_order, sample_item_id
 from evalharness.ratings.records import Annotator, HumanRating, RatedItem
+from evalharness.ratings.task_queue import sample_order
 from evalharness.store import Store
 
 KEYS = ["task", "rubric", "criterion", "idx"]
@@ -201,7 +201,8 @@ def plan(
     plans = []
     for (task, rubric), block in scored.groupby(["task", "rubric"]):
         unrated = sorted(set(block["idx"]) - set(block.loc[block["human"].notna(), "idx"]))
-        unrated.sort(key=lambda i: desk_order(sample_item_id(run_id, str(task), int(i))))
+        keys = sample_order(run_id, str(task), np.array(unrated, dtype=np.int64))
+        unrated = [unrated[i] for i in np.argsort(keys, kind="stable")]  # the desk's order
         criteria = [_criterion_plan(part, budget, target_half_width, z,
                                     f"judge:{rubric}.{criterion}")
                     for criterion, part in block.groupby("criterion")]  # fmt: skip
