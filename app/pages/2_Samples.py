@@ -10,7 +10,12 @@ import pandas as pd
 import streamlit as st
 
 from evalharness.views import runs_frame, sample_view, samples_frame
-from evalharness.views.samples import disagreements, human_scores, judgments_frame
+from evalharness.views.samples import (
+    disagreements,
+    has_judgments,
+    human_scores,
+    judgments_frame,
+)
 from evalharness.views.ui import literal, page, query_param, store
 
 PAGE_SIZES = (50, 100, 200, 25)
@@ -28,7 +33,7 @@ wanted = query_param("run")
 run_id = st.selectbox(
     "Run", ids, index=ids.index(wanted) if wanted in ids else 0, format_func=labels.get
 )
-judged = judgments_frame(db, run_id)
+judged_any = has_judgments(db, run_id)
 
 with st.sidebar:
     st.header("Filters")
@@ -46,10 +51,12 @@ with st.sidebar:
             score_range = (low, high)
     failed_only = st.checkbox("Failed samples only")
     disagree_only = False
-    if not judged.empty:
+    if judged_any:
         disagree_only = st.checkbox("Judge disagreement only")
 
-only = disagreements(judged, human_scores(db, run_id)) if disagree_only else None
+only = (
+    disagreements(judgments_frame(db, run_id), human_scores(db, run_id)) if disagree_only else None
+)
 filters = {
     "task": only_task,
     "search": search,
@@ -72,6 +79,7 @@ if number > pages:  # the last page, when a page number from before is past the 
     rows, matching = db.sample_page(run_id, offset=(number - 1) * size, limit=size, **filters)
 total = db.sample_count(run_id)
 st.caption(f"{matching} of {total} samples · page {number} of {pages}")
+judged = judgments_frame(db, run_id, samples=rows)  # of this page's samples only
 table = samples_frame(rows, judged, names=metrics)
 st.dataframe(table, hide_index=True)
 left, right, _ = st.columns([1, 1, 4])

@@ -8,7 +8,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import and_, select
+from sqlalchemy import and_, select, tuple_
 
 from evalharness.store import Sample, Store
 
@@ -152,18 +152,31 @@ JUDGMENT_COLUMNS = [
 ]  # fmt: skip
 
 
-def judgments_frame(
-    store: Store, run_id: str, samples: Sequence[Sample] | None = None
-) -> pd.DataFrame:
-    """The run's pointwise judgments (every judge, rubric, criterion), keyed by sample id.
+def has_judgments(store: Store, run_id: str) -> bool:
+    """Whether any pointwise judgment of the run is stored (one indexed lookup)."""
+    try:
+        from evalharness.judges.records import Judgment
+    except ImportError:
+        return False
+    query = select(Judgment.id).where(Judgment.run_id == run_id, Judgment.other_run_id.is_(None))
+    with store.session() as s:
+        return s.scalar(query.limit(1)) is not None
 
-    The sample ids come from a join on (run, task, idx) in SQL, never from the run's samples
-    (``samples`` is accepted and ignored). Empty when the judges module or its table is absent,
-    or nothing was judged.
+
+def judgments_frame(
+    store: Store, run_id: str, *, samples: Sequence[Sample] | None = None
+) -> pd.DataFrame:
+    """The run's pointwise judgments (every judge, rubric, criterion), keyed by sample id:
+    of the given ``samples`` only (a page of them), or of the whole run when None.
+
+    The sample ids come from a join on (run, task, idx) in SQL. Empty when the judges module
+    or its table is absent, or nothing was judged.
     """
     try:
         from evalharness.judges.records import Judgment
     except ImportError:
+        return pd.DataFrame(columns=JUDGMENT_COLUMNS)
+    if samples is not None and not samples:
         return pd.DataFrame(columns=JUDGMENT_COLUMNS)
     same = and_(
         Sample.run_id == Judgment.run_id, Sample.task == Judgment.task, Sample.idx == Judgment.idx
@@ -174,6 +187,10 @@ def judgments_frame(
         .where(Judgment.run_id == run_id, Judgment.other_run_id.is_(None))
         .order_by(Judgment.task, Judgment.idx, Judgment.id)
     )
+    if samples is not None:
+        query = query.where(
+            tuple_(Judgment.task, Judgment.idx).in_({(x.task, x.idx) for x in samples})
+        )
     with store.session() as s:
         found = s.execute(query).all()
     rows = [
