@@ -14,10 +14,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import select
 
 from evalharness.errors import StoreError
-from evalharness.gate.paired_sql import TaskPairs, metrics_by_task, scored_counts, task_pairs
+from evalharness.gate.paired_sql import (
+    TaskPairs,
+    metrics_by_task,
+    run_tasks,
+    scored_counts,
+    task_pairs,
+)
 from evalharness.metrics import Metric, get_metric, paired_bootstrap
 from evalharness.metrics.stats import bootstrap_values
 from evalharness.store import Sample, Store
@@ -155,13 +160,6 @@ class ComparisonRow:
     n_a: int  # scored samples of the task in each run
     n_b: int
     note: str = ""
-
-
-def run_tasks(store: Store, run_id: str) -> set[str]:
-    """The tasks a run has samples of (one index scan); StoreError for an unknown run."""
-    store.get_run(run_id)
-    with store.session() as s:
-        return set(s.scalars(select(Sample.task).where(Sample.run_id == run_id).distinct()))
 
 
 def compare_runs(

@@ -3,7 +3,8 @@
 ``pair_samples``'s rule (same task, same dataset index, same input row) as a join, so a
 comparison of two 100,000-sample runs reads two JSON columns of the pairs and decodes them in
 one ``json.loads`` instead of building 200,000 ORM objects. Metric names and scored counts
-come from one ``GROUP BY`` over the JSON keys of each run's statistics.
+come from the aggregates a finished run stored (else one ``GROUP BY`` over the JSON keys of each
+run's statistics).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
-from evalharness.store import Sample, Store
+from evalharness.judges import JUDGE_PREFIX
+from evalharness.store import AggregateRow, Sample, Store
 
 
 def same_question(store: Store, a: type[Sample], b: type[Sample]) -> ColumnElement[bool]:
@@ -28,8 +30,36 @@ def same_question(store: Store, a: type[Sample], b: type[Sample]) -> ColumnEleme
     return and_(a.task == b.task, a.idx == b.idx, cast(a.input, as_json) == cast(b.input, as_json))
 
 
+def run_tasks(store: Store, run_id: str) -> set[str]:
+    """The tasks a run has samples of (one index scan); StoreError for an unknown run."""
+    store.get_run(run_id)
+    with store.session() as s:
+        return set(s.scalars(select(Sample.task).where(Sample.run_id == run_id).distinct()))
+
+
 def scored_counts(store: Store, run_id: str) -> dict[tuple[str, str], int]:
-    """{(task, metric): samples that finished without error and carry the metric}."""
+    """{(task, metric): samples that finished without error and carry the metric}: the ``n``
+    a finished run stored with each task's aggregates, else counted from the samples."""
+    stored = _stored_counts(store, run_id)
+    return stored if stored is not None else counted_scores(store, run_id)
+
+
+def _stored_counts(store: Store, run_id: str) -> dict[tuple[str, str], int] | None:
+    """From the aggregate rows (judged metrics aside), when the run finished and every task it
+    has samples of has them; None otherwise."""
+    if store.get_run(run_id).status != "finished":
+        return None
+    query = select(AggregateRow.task, AggregateRow.metric, AggregateRow.n)
+    with store.session() as s:
+        rows = s.execute(query.where(AggregateRow.run_id == run_id)).all()
+    tasks = run_tasks(store, run_id)
+    found = {(task, metric): n for task, metric, n in rows
+             if task in tasks and n and not metric.startswith(JUDGE_PREFIX)}  # fmt: skip
+    return found if {task for task, _ in found} == tasks else None
+
+
+def counted_scores(store: Store, run_id: str) -> dict[tuple[str, str], int]:
+    """``scored_counts`` from the samples: one ``GROUP BY`` over the keys of their statistics."""
     if store.engine.dialect.name == "postgresql":
         key = func.json_object_keys(Sample.stats).label("key")
         inner = select(Sample.task, key).where(Sample.run_id == run_id, Sample.error.is_(None))

@@ -2,8 +2,9 @@
 
 Every resample draws n rows with replacement and recomputes the metric's aggregate from the
 resampled column sums, so corpus metrics (BLEU, perplexity) are recomputed at corpus level
-on every resample instead of averaging per-sample scores. Resamples are vectorised as a
-counts matrix ``(n_boot, n) @ stats (n, k)``, built in chunks to bound memory.
+on every resample instead of averaging per-sample scores. Resamples are vectorised: the drawn
+row indices of a chunk of resamples gather each statistic's column and sum it (the chunks bound
+memory); rows of few distinct values draw multinomial counts of those rows instead.
 """
 
 from __future__ import annotations
@@ -101,12 +102,13 @@ def bootstrap_values(
         for stats, out in zip(rows, values, strict=True):
             out[:] = [metric.aggregate(row) for row in counts @ stats]
         return values
+    columns = [np.ascontiguousarray(stats.T) for stats in matrices]
     chunk = max(1, _MAX_CELLS // n)
     for start in range(0, n_boot, chunk):
         m = min(chunk, n_boot - start)
-        counts = resample_counts(n, m, rng).astype(float)
-        for stats, out in zip(matrices, values, strict=True):
-            sums = counts @ stats
+        drawn = rng.integers(0, n, size=(m, n))  # the draws of resample_counts(n, m, rng)
+        for cols, out in zip(columns, values, strict=True):
+            sums = np.stack([col[drawn].sum(axis=1) for col in cols], axis=1)
             out[start : start + m] = [metric.aggregate(row) for row in sums]
     return values
 

@@ -59,3 +59,28 @@ def test_sql_pairs_equal_the_python_rule(db_url: str) -> None:
             (ref.delta, ref.ci_low, ref.ci_high, ref.p_value)
         )
         assert all(math.isfinite(v) for v in (row.ci_low, row.ci_high))
+
+
+def test_scored_counts_come_from_a_finished_runs_aggregates(db_url: str, monkeypatch) -> None:
+    """A finished run's stored aggregates give the scored counts (judged metrics aside); a run
+    without them, or still running, is counted from its samples."""
+    from evalharness.aggregates import store_aggregates
+    from evalharness.gate import paired_sql
+
+    store = open_store(db_url)
+    _run(store, "full", seed=3, n=40, changed=set())
+    _run(store, "bare", seed=4, n=40, changed=set())
+    for task in ("qa", "mc"):
+        samples = [s for s in store.samples("full", task) if s.error is None]
+        for s in samples:
+            s.stats.pop("bleu", None)  # every scored sample carries every metric, as in a run
+        store_aggregates(store, "full", task, ["acc"], samples)
+    counted = paired_sql.counted_scores(store, "full")
+    assert counted[("mc", "acc")] == sum(1 for s in store.samples("full", "mc") if not s.error)
+    monkeypatch.setattr(paired_sql, "counted_scores", lambda store, run_id: {"counted": run_id})
+    stored = paired_sql.scored_counts(store, "full")
+    assert stored == {key: n for key, n in counted.items() if key[1] == "acc"}
+    assert paired_sql.scored_counts(store, "bare") == {"counted": "bare"}  # no aggregates
+    with store.session() as session, session.begin():
+        session.get(Run, "full").status = "running"  # aggregates of a running run may be stale
+    assert paired_sql.scored_counts(store, "full") == {"counted": "full"}
