@@ -227,3 +227,25 @@ def test_pairwise_labels_are_analysed_as_labels(tmp_path: Path) -> None:
     assert kappa == pytest.approx(cohen_kappa_score(judge, human))
     biases = bias_table(frame, "judge-p", n_boot=100)
     assert set(biases["level"]) == {"verbosity (pairwise)"}  # longer-response rate, on labels
+
+
+def test_of_finished_keeps_results_of_finished_runs_only(handmade) -> None:
+    """The pages keep what they computed from finished runs; a running run, or one finished
+    again (a new finished_at), is computed afresh."""
+    from evalharness.views.ui import of_finished
+
+    calls: list[tuple] = []
+
+    def count(store, run_id: str, *, scale: int = 1) -> int:
+        calls.append((run_id, scale))
+        return len(calls) * scale
+
+    first = of_finished(count, handmade, ["r1", "r2"], "r1", scale=2)
+    assert of_finished(count, handmade, ["r1", "r2"], "r1", scale=2) == first and len(calls) == 1
+    of_finished(count, handmade, ["r1", "r2"], "r1", scale=3)  # other arguments: another entry
+    assert len(calls) == 2
+    of_finished(count, handmade, ["r1", "r4"], "r4")
+    of_finished(count, handmade, ["r1", "r4"], "r4")  # r4 is running: never kept
+    assert len(calls) == 4
+    handmade.update_run("r2", finished_at=T0 + timedelta(days=9))
+    assert of_finished(count, handmade, ["r1", "r2"], "r1", scale=2) != first and len(calls) == 5

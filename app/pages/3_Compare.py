@@ -9,7 +9,7 @@ from evalharness.errors import StoreError
 from evalharness.views import comparison, flipped, per_sample_metrics, runs_frame, shared_tasks
 from evalharness.views.charts import delta_chart
 from evalharness.views.compare import default_pair, flip_counts
-from evalharness.views.ui import literal, page, query_param, store
+from evalharness.views.ui import literal, of_finished, page, query_param, store
 
 FLIPS_PER_PAGE = 20
 
@@ -43,7 +43,7 @@ if run_a == run_b:
 
 n_boot = st.sidebar.select_slider("Bootstrap resamples", [200, 500, 1000, 2000], value=1000)
 try:
-    table = comparison(db, run_a, run_b, n_boot=n_boot)
+    table = of_finished(comparison, db, (run_a, run_b), run_a, run_b, n_boot=n_boot)
 except StoreError as exc:
     st.error("These runs share no task.")
     st.text(str(exc))
@@ -67,13 +67,15 @@ st.altair_chart(delta_chart(table), width="stretch")
 st.subheader("Flipped samples")
 tasks = shared_tasks(db, run_a, run_b)
 task = st.selectbox("Task", tasks)
-metrics = per_sample_metrics(db, run_a, run_b, task)
+metrics = of_finished(per_sample_metrics, db, (run_a, run_b), run_a, run_b, task)
 if not metrics:
     st.info("No per-sample metric shared by both runs on this task.")
     st.stop()
 metric = st.selectbox("Outcome by", metrics)
 threshold = st.number_input("Pass when the score is at least", value=0.5, step=0.1)
-n_flips, fixed = flip_counts(db, run_a, run_b, task, metric, threshold=threshold)
+n_flips, fixed = of_finished(
+    flip_counts, db, (run_a, run_b), run_a, run_b, task, metric, threshold=threshold
+)
 st.caption(f"{n_flips} flipped: {fixed} fixed in B, {n_flips - fixed} broken in B")
 if not n_flips:
     st.stop()

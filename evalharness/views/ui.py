@@ -12,7 +12,8 @@ import hmac
 import json
 import math
 import os
-from typing import Any
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import streamlit as st
 
@@ -22,6 +23,32 @@ from evalharness.store import Store, database_url, open_store
 @st.cache_resource(show_spinner=False)
 def _store(url: str) -> Store:
     return open_store(url)  # one engine per URL, shared by every session of the server
+
+
+T = TypeVar("T")
+
+
+def of_finished(
+    fn: Callable[..., T], db: Store, run_ids: Sequence[str], *args: Any, **kwargs: Any
+) -> T:
+    """``fn(db, *args, **kwargs)``, kept for every session of the server while each run in
+    ``run_ids`` is finished and unchanged: a finished run's samples do not change, and one that
+    resumes or is finalized again gets a new ``finished_at``. Otherwise computed each call."""
+    runs = [db.get_run(run_id) for run_id in run_ids]
+    if any(run.status != "finished" for run in runs):
+        return fn(db, *args, **kwargs)
+    stamps = tuple((run.id, str(run.finished_at)) for run in runs)
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    url = str(db.engine.url)  # the password masked: never part of a key
+    return _kept(fn, db, name, url, stamps, args, tuple(sorted(kwargs.items())))
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _kept(
+    _fn: Callable[..., T], _db: Store, name: str, url: str, stamps: tuple, args: tuple,
+    kwargs: tuple
+) -> T:  # fmt: skip
+    return _fn(_db, *args, **dict(kwargs))
 
 
 def store() -> Store:
