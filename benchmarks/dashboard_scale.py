@@ -8,9 +8,11 @@ from navigation until the page's main table is visible, and the report of the la
 Run sizes: the two largest runs hold a tenth of the samples each, 70% sit in 2,000-sample runs,
 the rest in small runs. Task ``qa`` generates answers (the Annotate page offers it under
 ``harmlessness``); the first run's ``qa`` samples all carry a judge's verdict, and 300 of them
-two people's ratings (the Calibration page, with PPI over the whole run). The browser times
-a new tab with the app's static files cached (an analyst's second page) and a fresh browser
-profile (the first visit), next to the same for an empty store (Streamlit's own cost). Not part
+two people's ratings (the Calibration page, with PPI over the whole run). AppTest times each
+page with the app's caches empty and its rerun (a widget change); the browser times a page's
+first visit to the server, then new tabs with the app's static files cached (an analyst's
+second page) and fresh browser profiles (a first visit), beside the same for an empty store
+(Streamlit's own cost). Not part
 of the test suite:
 
     flock /tmp/heavy.lock .venv/bin/python benchmarks/dashboard_scale.py \
@@ -189,24 +191,30 @@ def _judged(conn: object, run_id: str, rows: list[dict], rng: random.Random) -> 
     )  # fmt: skip  # type: ignore[attr-defined]
 
 
-def apptest_times(url: str, repeat: int = 3) -> dict[str, list[float]]:
+def apptest_times(url: str, repeat: int = 3) -> dict[str, dict[str, list[float]]]:
+    """Each page's first run with the app's caches empty (*cold*), then a rerun of the same
+    session (*rerun*: what a widget change costs)."""
+    import streamlit as st
     from streamlit.testing.v1 import AppTest
 
     os.environ["EVALHARNESS_DB"] = url
-    out: dict[str, list[float]] = {}
+    out: dict[str, dict[str, list[float]]] = {"cold": {}, "rerun": {}}
     for name, (script, query, _) in CASES.items():
         for attempt in range(repeat + 1):  # the first opens the store: not counted
+            st.cache_data.clear()
             at = AppTest.from_file(str(APP / script), default_timeout=300)
             for key, value in (pair.split("=") for pair in query.split("&") if pair):
                 at.query_params[key] = value
-            started = time.perf_counter()
-            at.run()
-            elapsed = time.perf_counter() - started
-            assert not at.exception, [e.value for e in at.exception]
-            assert at.dataframe or CASES[name][2] == FORM, f"{name}: no table"
-            if attempt:
-                out.setdefault(name, []).append(elapsed)
-        print(f"apptest {name}: {statistics.median(out[name]):.2f} s", flush=True)
+            for mode in ("cold", "rerun"):
+                started = time.perf_counter()
+                at.run()
+                elapsed = time.perf_counter() - started
+                assert not at.exception, [e.value for e in at.exception]
+                assert at.dataframe or CASES[name][2] == FORM, f"{name}: no table"
+                if attempt:
+                    out[mode].setdefault(name, []).append(elapsed)
+        cold, rerun = _median(out["cold"][name]), _median(out["rerun"][name])
+        print(f"apptest {name}: cold {cold} s, rerun {rerun} s", flush=True)
     return out
 
 
@@ -339,26 +347,32 @@ def write(results: dict[str, dict], sizes: list[int], out: Path | None) -> None:
         "",
         f"{date.today()} · two largest runs {max(sizes):,} samples each · median of 3 (seconds)"
         f" · {os.cpu_count()} CPUs · `benchmarks/dashboard_scale.py`; target: page < 2 s, "
-        "report < 10 s. Browser: from `goto` until the page's main table (Annotate: its form) "
-        "is visible; *cached*: a new tab, the app's static files in the browser cache; "
-        "*fresh*: a new browser profile.",
+        "report < 10 s. AppTest *cold*: the app's caches empty; *rerun*: the same session run "
+        "again (a widget change). Browser: from `goto` until the page's main table (Annotate: "
+        "its form) is visible; *first view*: the first visit of the page to the server; *cached*:"
+        " a new tab, the app's static files in the browser cache; *fresh*: a new browser "
+        "profile.",
         "",
-        "| store | page | AppTest run | browser, cached | browser, fresh |",
-        "|---|---|---:|---:|---:|",
+        "| store | page | AppTest, cold | AppTest, rerun | browser, first view | "
+        "browser, cached | browser, fresh |",
+        "|---|---|---:|---:|---:|---:|---:|",
     ]
     floor = results.pop("floor", None)
     if floor:
         name = "home (empty store)"
-        lines.append(f"| empty | {name} | | {_median(floor['cached'][name])} | "
+        lines.append(f"| empty | {name} | | | | {_median(floor['cached'][name])} | "
                      f"{_median(floor['fresh'][name])} |")  # fmt: skip
     for backend, found in results.items():
         browser = found.get("browser", {})
-        for name, times in found["apptest"].items():
-            cached = _median(browser.get("cached", {}).get(name))
+        for name, cold in found["apptest"]["cold"].items():
+            rerun = _median(found["apptest"]["rerun"][name])
+            cached = browser.get("cached", {}).get(name)
+            first = f"{cached[0]:.2f}" if cached else "—"
             fresh = _median(browser.get("fresh", {}).get(name))
-            lines.append(f"| {backend} | {name} | {_median(times)} | {cached} | {fresh} |")
+            lines.append(f"| {backend} | {name} | {_median(cold)} | {rerun} | {first} | "
+                         f"{_median(cached)} | {fresh} |")  # fmt: skip
         lines.append(
-            f"| {backend} | `evalharness report` (a largest run) | {found['report']:.2f} | | |"
+            f"| {backend} | `evalharness report` (a largest run) | {found['report']:.2f} | | | | |"
         )
     text_out = "\n".join(lines) + "\n"
     print(text_out)
