@@ -179,7 +179,7 @@ def compare_runs(
         names = [m for m in names if (task, m) in counts_b]
         if task not in tasks_b or not names:
             continue
-        pairs = task_pairs(store, run_a, run_b, task)
+        pairs = task_pairs(store, run_a, run_b, task, names)
         for name in names:
             n_ab = counts_a[(task, name)], counts_b[(task, name)]
             rows.append(_compare_one(task, name, pairs, n_ab, n_boot, seed))

@@ -14,13 +14,15 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
-from sqlalchemy import Text, and_, cast, func, select, true, type_coerce
+from sqlalchemy import Text, and_, case, cast, func, select, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from evalharness.judges import JUDGE_PREFIX
 from evalharness.store import AggregateRow, Sample, Store
+
+_ROW = ";"  # between the rows of an aggregated column (JSON rows of numbers have none)
 
 
 def same_question(store: Store, a: type[Sample], b: type[Sample]) -> ColumnElement[bool]:
@@ -80,61 +82,77 @@ def counted_scores(store: Store, run_id: str) -> dict[tuple[str, str], int]:
 
 @dataclass(frozen=True)
 class TaskPairs:
-    """The scored pairs of one task: dataset indices and both runs' statistics, by index."""
+    """The pairs of one task that finished without error in both runs, by index: whether their
+    input rows match, and each metric's statistics row in either run as JSON text ("" where
+    the sample lacks the metric)."""
 
     idx: list[int]
-    stats_a: list[dict]
-    stats_b: list[dict]
-    mismatched: list[tuple[int, dict, dict]]  # shared indices whose input rows differ
+    same: list[bool]
+    texts: dict[str, tuple[list[str], list[str]]]
 
     def rows(self, metric: str) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], int]:
-        """(rows of a, rows of b, indices, mismatched count) of the pairs scored by ``metric``."""
-        keep = [i for i, (x, y) in enumerate(zip(self.stats_a, self.stats_b, strict=True))
-                if metric in x and metric in y]  # fmt: skip
-        off = sum(1 for _, x, y in self.mismatched if metric in x and metric in y)
+        """(rows of a, rows of b, indices, mismatched count) of the pairs scored by ``metric``;
+        pairs whose input rows differ are only counted."""
+        in_a, in_b = self.texts[metric]
+        both = [i for i, (x, y) in enumerate(zip(in_a, in_b, strict=True)) if x and y]
+        keep = [i for i in both if self.same[i]]
+        off = len(both) - len(keep)
         if not keep:
             return np.zeros((0, 0)), np.zeros((0, 0)), (), off
-        a = np.array([self.stats_a[i][metric] for i in keep], dtype=float)
-        b = np.array([self.stats_b[i][metric] for i in keep], dtype=float)
+        a, b = _matrix([in_a[i] for i in keep]), _matrix([in_b[i] for i in keep])
         return a, b, tuple(self.idx[i] for i in keep), off
 
 
-def _decoded(texts: list[str | None]) -> list[dict]:
-    """Many JSON objects in one parse (the C scanner once, not a call per row)."""
-    return json.loads("[" + ",".join(t or "{}" for t in texts) + "]")
+def _matrix(texts: list[str]) -> np.ndarray:
+    """JSON rows of numbers as one float matrix: equal-width rows split and converted by numpy
+    (no Python list per row), anything else through ``json``."""
+    width = texts[0].count(",") + 1
+    if all(t.count(",") == width - 1 for t in texts):
+        flat = ",".join(texts).replace("[", "").replace("]", "").split(",")
+        try:
+            return np.array(flat, dtype=float).reshape(len(texts), width)
+        except ValueError:
+            pass
+    return np.array(json.loads("[" + ",".join(texts) + "]"), dtype=float)
 
 
-def _as_text(store: Store, column: ColumnElement) -> ColumnElement:
-    """A JSON column as its stored text (PostgreSQL's driver would decode it row by row)."""
-    return cast(column, Text) if store.engine.dialect.name == "postgresql" else column
+def _metric_text(store: Store, column: ColumnElement, metric: str) -> ColumnElement:
+    """One metric's statistics row of a JSON ``stats`` column as JSON text, "" if absent."""
+    if store.engine.dialect.name == "postgresql":
+        found = func.json_extract_path_text(column, metric)
+    else:
+        found = type_coerce(func.json_extract(column, f'$."{metric}"'), Text)
+    return func.coalesce(found, "")
 
 
-def task_pairs(store: Store, run_a: str, run_b: str, task: str) -> TaskPairs:
-    """Both runs' samples of ``task`` that finished without error, joined on the index."""
+def task_pairs(store: Store, run_a: str, run_b: str, task: str, metrics: list[str]) -> TaskPairs:
+    """Both runs' samples of ``task`` that finished without error, joined on the index, with
+    the statistics of ``metrics`` extracted by the database.
+
+    Each column comes back as one string aggregated over the pairs (the aggregates of one query
+    see the rows in one order), so 100,000 pairs cost a few strings rather than a row tuple
+    each, which the cyclic GC would walk again and again.
+    """
     a, b = aliased(Sample, name="a"), aliased(Sample, name="b")
+    same = case((same_question(store, a, b), "1"), else_="0")
+    columns = [cast(a.idx, Text), same]
+    columns += [_metric_text(store, s.stats, m) for m in metrics for s in (a, b)]
     query = (
-        select(
-            a.idx,
-            type_coerce(_as_text(store, a.stats), Text).label("stats_a"),
-            type_coerce(_as_text(store, b.stats), Text).label("stats_b"),
-            same_question(store, a, b).label("same"),
-        )
+        select(*(func.aggregate_strings(c, _ROW) for c in columns))
         .select_from(a)
         .join(b, and_(a.task == b.task, a.idx == b.idx))
         .where(a.run_id == run_a, b.run_id == run_b, a.task == task)
         .where(a.error.is_(None), b.error.is_(None))
-        .order_by(a.idx)
     )
-    with store.engine.connect() as conn:  # plain rows: no ORM bookkeeping per pair
-        found = conn.execute(query).all()
-    same = [row for row in found if row[3]]
-    stats_a, stats_b = _decoded([r[1] for r in same]), _decoded([r[2] for r in same])
-    off = [row for row in found if not row[3]]
-    mismatched = list(
-        zip([r[0] for r in off], _decoded([r[1] for r in off]), _decoded([r[2] for r in off]),
-            strict=True)
-    )  # fmt: skip
-    return TaskPairs([r[0] for r in same], stats_a, stats_b, mismatched)
+    with store.engine.connect() as conn:
+        found = conn.execute(query).one()
+    if found[0] is None:  # no pairs
+        return TaskPairs([], [], {m: ([], []) for m in metrics})
+    idx = np.array(found[0].split(_ROW), dtype=np.int64)
+    order = np.argsort(idx, kind="stable").tolist()
+    split = [[values[i] for i in order] for values in (text.split(_ROW) for text in found[1:])]
+    texts = {m: (split[1 + 2 * k], split[2 + 2 * k]) for k, m in enumerate(metrics)}
+    return TaskPairs(idx[order].tolist(), [x == "1" for x in split[0]], texts)
 
 
 def metrics_by_task(counts: dict[tuple[str, str], int]) -> Iterator[tuple[str, list[str]]]:

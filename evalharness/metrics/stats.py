@@ -70,17 +70,30 @@ def resample_counts(n: int, n_boot: int, rng: np.random.Generator) -> np.ndarray
 
 
 def _distinct_rows(matrices: list[np.ndarray]) -> tuple[list[np.ndarray], np.ndarray] | None:
-    """The aligned matrices' distinct joint rows and how often each occurs, when there are
-    few of them (0/1 scores: at most 4 for a pair of runs); None otherwise."""
+    """The aligned matrices' distinct joint rows (in lexicographic order) and how often each
+    occurs, when there are few of them (0/1 scores: at most 4 for a pair of runs); None
+    otherwise. Rows are ranked column by column, so a continuous column gives up at once."""
     joint = np.hstack(matrices)
     n = joint.shape[0]
     if n < 64 or not np.isfinite(joint).all():
         return None
-    rows, weights = np.unique(joint, axis=0, return_counts=True)
-    if len(rows) * 16 > n:
-        return None
+    rank = np.zeros(n, dtype=np.int64)  # rank of each row among the distinct prefixes so far
+    for column in joint.T:
+        values, inverse = np.unique(column, return_inverse=True)
+        keys, rank = np.unique(rank * len(values) + inverse, return_inverse=True)
+        if len(keys) * 16 > n:
+            return None
+    _, first, weights = np.unique(rank, return_index=True, return_counts=True)
     widths = np.cumsum([m.shape[1] for m in matrices])[:-1]
-    return np.split(rows, widths, axis=1), weights
+    return np.split(joint[first], widths, axis=1), weights
+
+
+def _drawn_sums(column: np.ndarray, drawn: np.ndarray) -> np.ndarray:
+    """Each resample's sum of ``column`` over its drawn rows; a constant column (a mean's
+    count of 1 per row) is that constant times n, with no gather."""
+    if column.size and (column == column[0]).all():
+        return np.full(drawn.shape[0], column[0] * drawn.shape[1])
+    return column[drawn].sum(axis=1)
 
 
 def bootstrap_values(
@@ -108,7 +121,7 @@ def bootstrap_values(
         m = min(chunk, n_boot - start)
         drawn = rng.integers(0, n, size=(m, n))  # the draws of resample_counts(n, m, rng)
         for cols, out in zip(columns, values, strict=True):
-            sums = np.stack([col[drawn].sum(axis=1) for col in cols], axis=1)
+            sums = np.stack([_drawn_sums(col, drawn) for col in cols], axis=1)
             out[start : start + m] = [metric.aggregate(row) for row in sums]
     return values
 

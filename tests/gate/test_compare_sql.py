@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from datetime import datetime
 
@@ -84,3 +85,30 @@ def test_scored_counts_come_from_a_finished_runs_aggregates(db_url: str, monkeyp
     with store.session() as session, session.begin():
         session.get(Run, "full").status = "running"  # aggregates of a running run may be stale
     assert paired_sql.scored_counts(store, "full") == {"counted": "full"}
+
+
+def test_statistics_rows_parse_as_json_would() -> None:
+    """The numpy parse of equal-width rows and the ``json`` fallback give the same matrix."""
+    from evalharness.gate.paired_sql import _matrix
+
+    rows = [[0.5, 1.0], [1e-3, 1.0], [float("nan"), 2.0], [-3.0, float("inf")]]
+    texts = [json.dumps(r) for r in rows]
+    np.testing.assert_array_equal(_matrix(texts), np.array(rows))
+    assert _matrix(["[1, 2, 3]", "[4, 5, 6]"]).shape == (2, 3)
+    with pytest.raises(ValueError):  # ragged rows are not a matrix, as before
+        _matrix(["[1, 2]", "[3]"])
+
+
+def test_metric_names_with_symbols_pair(db_url: str) -> None:
+    store = open_store(db_url)
+    for run_id, hit in (("a", 1.0), ("b", 0.0)):
+        store.add_run(
+            Run(id=run_id, model=run_id, status="running", created_at=datetime(2026, 1, 1))
+        )
+        store.add_samples([
+            Sample(run_id=run_id, task="code", idx=i, prompt="p", input={"q": i},
+                   stats={"pass@1": [hit, 1.0]}, scores={})
+            for i in range(5)
+        ])  # fmt: skip
+    (row,) = compare_runs(store, "a", "b", n_boot=50)
+    assert (row.metric, row.n_shared, row.value_a, row.value_b) == ("pass@1", 5, 1.0, 0.0)
