@@ -19,9 +19,9 @@ from evalharness.errors import StoreError
 from evalharness.gate.paired_sql import (
     TaskPairs,
     metrics_by_task,
+    run_pairs,
     run_tasks,
     scored_counts,
-    task_pairs,
 )
 from evalharness.metrics import Metric, get_metric, paired_bootstrap
 from evalharness.metrics.stats import bootstrap_values
@@ -174,16 +174,15 @@ def compare_runs(
             f"({', '.join(sorted(tasks_b)) or 'no tasks'}) share no task"
         )
     counts_a, counts_b = scored_counts(store, run_a), scored_counts(store, run_b)
-    rows = []
-    for task, names in metrics_by_task(counts_a):
-        names = [m for m in names if (task, m) in counts_b]
-        if task not in tasks_b or not names:
-            continue
-        pairs = task_pairs(store, run_a, run_b, task, names)
-        for name in names:
-            n_ab = counts_a[(task, name)], counts_b[(task, name)]
-            rows.append(_compare_one(task, name, pairs, n_ab, n_boot, seed))
-    return rows
+    shared = {task: [m for m in names if (task, m) in counts_b]
+              for task, names in metrics_by_task(counts_a) if task in tasks_b}  # fmt: skip
+    shared = {task: names for task, names in shared.items() if names}
+    pairs = run_pairs(store, run_a, run_b, shared)
+    return [
+        _compare_one(task, name, pairs[task], (counts_a[task, name], counts_b[task, name]),
+                     n_boot, seed)
+        for task, names in shared.items() for name in names
+    ]  # fmt: skip
 
 
 def _compare_one(

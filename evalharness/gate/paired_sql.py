@@ -1,8 +1,8 @@
 """Two runs' paired sufficient statistics, read with SQL: no sample objects, no prompts.
 
 ``pair_samples``'s rule (same task, same dataset index, same input row) as a join, so a
-comparison of two 100,000-sample runs reads two JSON columns of the pairs and decodes them in
-one ``json.loads`` instead of building 200,000 ORM objects. Metric names and scored counts
+comparison of two 100,000-sample runs reads each metric's statistics as a few aggregated
+strings instead of building 200,000 ORM objects. Metric names and scored counts
 come from the aggregates a finished run stored (else one ``GROUP BY`` over the JSON keys of each
 run's statistics).
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
+from itertools import compress
 
 import numpy as np
 from sqlalchemy import Text, and_, case, cast, func, select, true, type_coerce
@@ -81,39 +82,66 @@ def counted_scores(store: Store, run_id: str) -> dict[tuple[str, str], int]:
 
 
 @dataclass(frozen=True)
-class TaskPairs:
-    """The pairs of one task that finished without error in both runs, by index: whether their
-    input rows match, and each metric's statistics row in either run as JSON text ("" where
-    the sample lacks the metric)."""
+class MetricRows:
+    """One metric's statistics over a task's pairs in either run; ``has_a``/``has_b`` mark the
+    pairs whose sample carries the metric (other rows are zeros)."""
 
-    idx: list[int]
-    same: list[bool]
-    texts: dict[str, tuple[list[str], list[str]]]
+    a: np.ndarray
+    b: np.ndarray
+    has_a: np.ndarray
+    has_b: np.ndarray
+
+
+@dataclass(frozen=True)
+class TaskPairs:
+    """The pairs of one task that finished without error in both runs, ordered by index, and
+    whether their input rows match."""
+
+    idx: np.ndarray
+    same: np.ndarray
+    metrics: dict[str, MetricRows]
 
     def rows(self, metric: str) -> tuple[np.ndarray, np.ndarray, tuple[int, ...], int]:
         """(rows of a, rows of b, indices, mismatched count) of the pairs scored by ``metric``;
         pairs whose input rows differ are only counted."""
-        in_a, in_b = self.texts[metric]
-        both = [i for i, (x, y) in enumerate(zip(in_a, in_b, strict=True)) if x and y]
-        keep = [i for i in both if self.same[i]]
-        off = len(both) - len(keep)
-        if not keep:
+        m = self.metrics.get(metric)
+        if m is None:  # no pairs at all
+            return np.zeros((0, 0)), np.zeros((0, 0)), (), 0
+        both = m.has_a & m.has_b
+        keep = both & self.same
+        off = int(np.count_nonzero(both & ~self.same))
+        if not keep.any():
             return np.zeros((0, 0)), np.zeros((0, 0)), (), off
-        a, b = _matrix([in_a[i] for i in keep]), _matrix([in_b[i] for i in keep])
-        return a, b, tuple(self.idx[i] for i in keep), off
+        return m.a[keep], m.b[keep], tuple(self.idx[keep].tolist()), off
 
 
 def _matrix(texts: list[str]) -> np.ndarray:
     """JSON rows of numbers as one float matrix: equal-width rows split and converted by numpy
     (no Python list per row), anything else through ``json``."""
     width = texts[0].count(",") + 1
-    if all(t.count(",") == width - 1 for t in texts):
-        flat = ",".join(texts).replace("[", "").replace("]", "").split(",")
+    joined = _ROW.join(texts)
+    codes = np.frombuffer(joined.encode(), dtype=np.uint8)
+    ends = np.append(np.flatnonzero(codes == ord(_ROW)), codes.size - 1)
+    commas = np.diff(np.cumsum(codes == ord(","))[ends], prepend=0)  # per row
+    if (commas == width - 1).all():
+        numbers = joined.replace("[", "").replace("]", "").replace(_ROW, ",").split(",")
         try:
-            return np.array(flat, dtype=float).reshape(len(texts), width)
+            return np.array(numbers, dtype=float).reshape(len(texts), width)
         except ValueError:
             pass
     return np.array(json.loads("[" + ",".join(texts) + "]"), dtype=float)
+
+
+def _column(text: str, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """An aggregated statistics column ("" where the sample lacks the metric) as (n rows,
+    zeros where absent; which rows are present)."""
+    texts = text.split(_ROW)
+    has = np.array([bool(t) for t in texts], dtype=bool)
+    present = list(compress(texts, has))
+    found = _matrix(present) if present else np.zeros((0, 0))
+    rows = np.zeros((n, found.shape[1]))
+    rows[has] = found
+    return rows, has
 
 
 def _metric_text(store: Store, column: ColumnElement, metric: str) -> ColumnElement:
@@ -125,34 +153,50 @@ def _metric_text(store: Store, column: ColumnElement, metric: str) -> ColumnElem
     return func.coalesce(found, "")
 
 
-def task_pairs(store: Store, run_a: str, run_b: str, task: str, metrics: list[str]) -> TaskPairs:
-    """Both runs' samples of ``task`` that finished without error, joined on the index, with
-    the statistics of ``metrics`` extracted by the database.
+def run_pairs(
+    store: Store, run_a: str, run_b: str, metrics: dict[str, list[str]]
+) -> dict[str, TaskPairs]:
+    """Both runs' samples of each task in ``metrics`` that finished without error, joined on
+    the index, with the statistics of the task's metrics extracted by the database.
 
-    Each column comes back as one string aggregated over the pairs (the aggregates of one query
-    see the rows in one order), so 100,000 pairs cost a few strings rather than a row tuple
-    each, which the cyclic GC would walk again and again.
+    One query for every task, and each column comes back as one string aggregated over a
+    task's pairs (the aggregates of one group see its rows in one order), so 100,000 pairs
+    cost a few strings rather than a row tuple each, which the cyclic GC would walk.
     """
+    names = sorted({m for task_metrics in metrics.values() for m in task_metrics})
     a, b = aliased(Sample, name="a"), aliased(Sample, name="b")
-    same = case((same_question(store, a, b), "1"), else_="0")
-    columns = [cast(a.idx, Text), same]
-    columns += [_metric_text(store, s.stats, m) for m in metrics for s in (a, b)]
+    columns = [cast(a.idx, Text), case((same_question(store, a, b), "1"), else_="0")]
+    for name in names:  # extracted only on the rows of the tasks that want it
+        tasks = [task for task, wanted in metrics.items() if name in wanted]
+        columns += [case((a.task.in_(tasks), _metric_text(store, s.stats, name)), else_="")
+                    for s in (a, b)]  # fmt: skip
     query = (
-        select(*(func.aggregate_strings(c, _ROW) for c in columns))
+        select(a.task, *(func.aggregate_strings(c, _ROW) for c in columns))
         .select_from(a)
         .join(b, and_(a.task == b.task, a.idx == b.idx))
-        .where(a.run_id == run_a, b.run_id == run_b, a.task == task)
+        .where(a.run_id == run_a, b.run_id == run_b, a.task.in_(list(metrics)))
         .where(a.error.is_(None), b.error.is_(None))
+        .group_by(a.task)
     )
     with store.engine.connect() as conn:
-        found = conn.execute(query).one()
-    if found[0] is None:  # no pairs
-        return TaskPairs([], [], {m: ([], []) for m in metrics})
-    idx = np.array(found[0].split(_ROW), dtype=np.int64)
-    order = np.argsort(idx, kind="stable").tolist()
-    split = [[values[i] for i in order] for values in (text.split(_ROW) for text in found[1:])]
-    texts = {m: (split[1 + 2 * k], split[2 + 2 * k]) for k, m in enumerate(metrics)}
-    return TaskPairs(idx[order].tolist(), [x == "1" for x in split[0]], texts)
+        found = {row[0]: row[1:] for row in conn.execute(query)}
+    empty = TaskPairs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), {})
+    return {task: _task_pairs(found[task], names, metrics[task]) if task in found else empty
+            for task in metrics}  # fmt: skip
+
+
+def _task_pairs(texts: tuple[str, ...], names: list[str], wanted: list[str]) -> TaskPairs:
+    """One task's aggregated columns (index, same input, then each name's a and b) as pairs
+    ordered by index."""
+    idx = np.array(texts[0].split(_ROW), dtype=np.int64)
+    order = np.argsort(idx, kind="stable")
+    same = (np.array(texts[1].split(_ROW)) == "1")[order]
+    metrics = {}
+    for k, name in enumerate(names):
+        if name in wanted:
+            (a, has_a), (b, has_b) = (_column(t, len(idx)) for t in texts[2 + 2 * k : 4 + 2 * k])
+            metrics[name] = MetricRows(a[order], b[order], has_a[order], has_b[order])
+    return TaskPairs(idx[order], same, metrics)
 
 
 def metrics_by_task(counts: dict[tuple[str, str], int]) -> Iterator[tuple[str, list[str]]]:

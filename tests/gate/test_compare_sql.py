@@ -112,3 +112,19 @@ def test_metric_names_with_symbols_pair(db_url: str) -> None:
         ])  # fmt: skip
     (row,) = compare_runs(store, "a", "b", n_boot=50)
     assert (row.metric, row.n_shared, row.value_a, row.value_b) == ("pass@1", 5, 1.0, 0.0)
+
+
+def test_a_task_without_shared_samples_is_reported_not_raised(db_url: str) -> None:
+    store = open_store(db_url)
+    for run_id, indices in (("a", range(0, 5)), ("b", range(5, 10))):
+        store.add_run(
+            Run(id=run_id, model=run_id, status="running", created_at=datetime(2026, 1, 1))
+        )
+        store.add_samples([
+            Sample(run_id=run_id, task="qa", idx=i, prompt="p", input={"q": i},
+                   stats={"acc": [1.0, 1.0]}, scores={})
+            for i in indices
+        ])  # fmt: skip
+    (row,) = compare_runs(store, "a", "b", n_boot=50)
+    assert (row.n_shared, row.n_a, row.n_b, row.note) == (0, 5, 5, "no shared scored samples")
+    assert math.isnan(row.delta)
