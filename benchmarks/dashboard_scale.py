@@ -24,11 +24,13 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
@@ -223,6 +225,17 @@ def _path(script: str, query: str) -> str:
     return f"/{name}" + (f"?{query}" if query else "")
 
 
+def wait_until_up(page: object, base: str) -> None:
+    """Load the app once: the server is up and the profile has its static files."""
+    for _ in range(120):
+        try:
+            page.goto(base, wait_until="networkidle")  # type: ignore[attr-defined]
+            page.wait_for_selector("[data-testid=stMain] h1", timeout=60_000)  # type: ignore[attr-defined]
+            return
+        except Exception:  # noqa: BLE001 - not up yet
+            time.sleep(0.5)
+
+
 def browser_times(
     url: str, repeat: int = 3, cases: dict | None = None
 ) -> dict[str, dict[str, list[float]]]:
@@ -247,14 +260,7 @@ def browser_times(
                 executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
             )
             profile = chromium.new_context(viewport={"width": 1400, "height": 1800})
-            page = profile.new_page()
-            for _ in range(120):  # the server and the app's static files, once
-                try:
-                    page.goto(base, wait_until="networkidle")
-                    page.wait_for_selector("[data-testid=stMain] h1", timeout=60_000)
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
-                    time.sleep(0.5)
+            wait_until_up(profile.new_page(), base)
             for name, (script, query, shown) in (cases or CASES).items():
                 for _ in range(repeat):
                     for mode in ("cached", "fresh"):
@@ -296,11 +302,13 @@ def postgres_url() -> tuple[str, object]:
     return next(server).fresh_database(), server
 
 
-def _store_url(backend: str) -> tuple[str, object]:
+def _store_url(backend: str) -> tuple[str, Callable[[], None]]:
+    """A fresh store's URL and what removes it (the SQLite file is 2.5 GB at 1M samples)."""
     if backend == "sqlite":
-        path = Path(tempfile.mkdtemp(prefix="dashboard-scale-")) / "store.db"
-        return f"sqlite:///{path}", None
-    return postgres_url()
+        folder = tempfile.mkdtemp(prefix="dashboard-scale-")
+        return f"sqlite:///{folder}/store.db", lambda: shutil.rmtree(folder, ignore_errors=True)
+    url, server = postgres_url()
+    return url, server.close  # type: ignore[attr-defined]
 
 
 def main() -> None:
@@ -314,7 +322,7 @@ def main() -> None:
     sizes = run_sizes(args.samples, args.runs)
     results: dict[str, dict] = {}
     if not args.no_browser:  # Streamlit's own cost: the home page of an empty store
-        url, _ = _store_url("sqlite")
+        url, remove = _store_url("sqlite")
         open_store(url)
         results["floor"] = browser_times(
             url,
@@ -322,8 +330,9 @@ def main() -> None:
                 "home (empty store)": CASES["home (runs table)"][:2] + ("[data-testid=stMain] h1",)
             },
         )
+        remove()
     for backend in args.backends.split(","):
-        url, server = _store_url(backend)
+        url, remove = _store_url(backend)
         try:
             fill(url, sizes)
             found = {"apptest": apptest_times(url)}
@@ -332,8 +341,7 @@ def main() -> None:
             found["report"] = report_time(url, "run0000")
             results[backend] = found
         finally:
-            if server is not None:
-                server.close()  # type: ignore[attr-defined]
+            remove()
     write(results, sizes, args.out)
 
 
