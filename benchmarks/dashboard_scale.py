@@ -225,30 +225,25 @@ def _path(script: str, query: str) -> str:
     return f"/{name}" + (f"?{query}" if query else "")
 
 
-def wait_until_up(page: object, base: str) -> None:
-    """Load the app once: the server is up and the profile has its static files."""
-    for _ in range(120):
-        try:
-            page.goto(base, wait_until="networkidle")  # type: ignore[attr-defined]
-            page.wait_for_selector("[data-testid=stMain] h1", timeout=60_000)  # type: ignore[attr-defined]
-            return
-        except Exception:  # noqa: BLE001 - not up yet
-            time.sleep(0.5)
-
-
 def browser_times(
-    url: str, repeat: int = 3, cases: dict | None = None
+    url: str, repeat: int = 3, cases: dict | None = None, app_folder: Path | None = None
 ) -> dict[str, dict[str, list[float]]]:
     """From ``page.goto`` until the page's main element is visible, in Chromium: a new tab of
-    one browser profile (static files cached) and a fresh profile (nothing cached)."""
+    one browser profile (static files cached) and a fresh profile (nothing cached). The app is
+    ``evalharness app``, or Streamlit serving ``app_folder`` as that command does."""
     from playwright.sync_api import sync_playwright
 
+    from evalharness.cli.app import streamlit_command
     from tests.support.helpers import free_port, stop
 
     port = free_port()
+    command = [sys.executable, "-m", "evalharness.cli", "app", "--db", url, "--port", str(port)]
+    if app_folder is not None:
+        command = streamlit_command(app_folder / "Home.py", port, "127.0.0.1")
     app = subprocess.Popen(
-        [sys.executable, "-m", "evalharness.cli", "app", "--db", url, "--port", str(port)],
+        command,
         cwd=tempfile.mkdtemp(),
+        env=dict(os.environ, EVALHARNESS_DB=url),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -260,7 +255,14 @@ def browser_times(
                 executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
             )
             profile = chromium.new_context(viewport={"width": 1400, "height": 1800})
-            wait_until_up(profile.new_page(), base)
+            page = profile.new_page()
+            for _ in range(120):  # the server and the app's static files, once
+                try:
+                    page.goto(base, wait_until="networkidle")
+                    page.wait_for_selector("[data-testid=stMain] h1", timeout=60_000)
+                    break
+                except Exception:  # noqa: BLE001 - not up yet
+                    time.sleep(0.5)
             for name, (script, query, shown) in (cases or CASES).items():
                 for _ in range(repeat):
                     for mode in ("cached", "fresh"):

@@ -12,13 +12,10 @@ first view of each page left out. Two rounds, variants alternating. Not part of 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -27,8 +24,6 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 import dashboard_scale  # noqa: E402
-
-from evalharness.cli.app import streamlit_command  # noqa: E402
 
 Edit = Callable[[str], str]
 PLAIN = (
@@ -60,7 +55,12 @@ VARIANTS: dict[str, dict[str, Edit]] = {
         "pages/2_Samples.py": _cut_after("left, right, _ = st.columns([1, 1, 4])")
     },
 }
-PAGES = {"leaderboard": "/Leaderboard", "samples": "/Samples?run=run0002", "home": "/"}
+TABLE = dashboard_scale.TABLE
+PAGES = {  # name -> (file, query, the element that shows it is there), as dashboard_scale.CASES
+    "leaderboard": ("pages/1_Leaderboard.py", "", TABLE),
+    "samples": ("pages/2_Samples.py", "run=run0002", TABLE),
+    "home": ("Home.py", "", TABLE),
+}
 
 
 def variant(name: str, edits: dict[str, Edit], root: Path) -> Path:
@@ -72,47 +72,12 @@ def variant(name: str, edits: dict[str, Edit], root: Path) -> Path:
     return folder
 
 
-def measure(app: Path, url: str, pages: dict[str, str], repeat: int) -> dict[str, float]:
-    from playwright.sync_api import sync_playwright
-
-    from tests.support.helpers import free_port, stop
-
-    port = free_port()
-    server = subprocess.Popen(
-        streamlit_command(app / "Home.py", port, "127.0.0.1"),
-        cwd=tempfile.mkdtemp(),
-        env=dict(os.environ, EVALHARNESS_DB=url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base, times = f"http://127.0.0.1:{port}", {}
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
-            )
-            viewport = {"width": 1400, "height": 1800}
-            profile = chromium.new_context(viewport=viewport)
-            dashboard_scale.wait_until_up(profile.new_page(), base)
-            for name, path in pages.items():
-                for _ in range(repeat + 1):  # the first: the page's first view, left out
-                    for mode in ("cached", "fresh"):
-                        context = profile if mode == "cached" else chromium.new_context(
-                            viewport=viewport)  # fmt: skip
-                        tab = context.new_page()
-                        started = time.perf_counter()
-                        tab.goto(base + path, wait_until="commit")
-                        tab.wait_for_selector(dashboard_scale.TABLE, state="visible")
-                        times.setdefault(f"{name}, {mode}", []).append(
-                            time.perf_counter() - started
-                        )
-                        tab.close()
-                        if mode == "fresh":
-                            context.close()
-            chromium.close()
-    finally:
-        stop(server)
-    return {key: round(statistics.median(found[1:]), 2) for key, found in times.items()}
+def measure(app: Path, url: str, pages: list[str], repeat: int) -> dict[str, float]:
+    """Median seconds per page and mode, the page's first view left out."""
+    cases = {name: PAGES[name] for name in pages}
+    found = dashboard_scale.browser_times(url, repeat + 1, cases, app_folder=app)
+    return {f"{name}, {mode}": round(statistics.median(times[1:]), 2)
+            for mode, by_page in found.items() for name, times in by_page.items()}  # fmt: skip
 
 
 def main() -> None:
@@ -129,7 +94,7 @@ def main() -> None:
         apps = {name: variant(name, edits, root) for name, edits in VARIANTS.items()}
         for number in range(args.rounds):
             for name, app in apps.items():
-                pages = {k: v for k, v in PAGES.items() if name == "original" or k in name}
+                pages = [page for page in PAGES if name == "original" or page in name]
                 print(number, name, measure(app, url, pages, args.repeat), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)
