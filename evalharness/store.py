@@ -70,6 +70,21 @@ class Run(Base):
 
 
 FAILED = text("error IS NOT NULL")  # the partial index of failed samples (migration 0004)
+SCORED = text("error IS NULL")  # the covering index of scored samples (migration 0007)
+SCORED_INDEX, SQLITE_SCORED_EXTRA = "ix_samples_scored", ("input", "stats", "error")
+
+
+def scored_index() -> tuple[Index, Index]:
+    """The samples that finished, with their input row and statistics, in an index that pairing
+    two runs reads alone (not the wide rows with prompts and outputs): SQLite has every column
+    in the key (``error`` too, or SQLite before 3.41 reads the table to test it), PostgreSQL
+    includes the JSON columns (``json`` has no B-tree order)."""
+    name, key = SCORED_INDEX, ("run_id", "task", "idx")
+    sqlite = Index(name, *key, *SQLITE_SCORED_EXTRA, sqlite_where=SCORED).ddl_if(dialect="sqlite")
+    postgresql = Index(
+        name, *key, postgresql_include=["input", "stats"], postgresql_where=SCORED
+    ).ddl_if(dialect="postgresql")
+    return sqlite, postgresql
 
 
 class Sample(Base):
@@ -78,6 +93,7 @@ class Sample(Base):
         UniqueConstraint("run_id", "task", "idx"),
         Index("ix_samples_failed", "run_id", "task", "idx", sqlite_where=FAILED,
               postgresql_where=FAILED),
+        *scored_index(),
     )  # fmt: skip
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"), index=True)

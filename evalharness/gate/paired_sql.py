@@ -10,18 +10,20 @@ run's statistics).
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import compress
 
 import numpy as np
-from sqlalchemy import Text, and_, case, cast, func, select, true, type_coerce
+from sqlalchemy import Select, Text, and_, case, cast, func, select, true, type_coerce
 from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql.elements import ColumnElement
 
 from evalharness.judges import JUDGE_PREFIX
-from evalharness.store import AggregateRow, Sample, Store
+from evalharness.store import SCORED_INDEX, AggregateRow, Sample, Store
 
 _ROW = ";"  # between the rows of an aggregated column (JSON rows of numbers have none)
 
@@ -115,30 +117,34 @@ class TaskPairs:
         return m.a[keep], m.b[keep], tuple(self.idx[keep].tolist()), off
 
 
-def _matrix(texts: list[str]) -> np.ndarray:
-    """JSON rows of numbers as one float matrix: equal-width rows split and converted by numpy
-    (no Python list per row), anything else through ``json``."""
-    width = texts[0].count(",") + 1
-    joined = _ROW.join(texts)
+def _matrix(joined: str, rows: int) -> np.ndarray:
+    """``rows`` JSON rows of numbers joined by ``_ROW`` as one float matrix: equal-width rows
+    parsed by numpy in one pass (no Python object per number), anything else by ``json``."""
     codes = np.frombuffer(joined.encode(), dtype=np.uint8)
     ends = np.append(np.flatnonzero(codes == ord(_ROW)), codes.size - 1)
     commas = np.diff(np.cumsum(codes == ord(","))[ends], prepend=0)  # per row
+    width = int(commas[0]) + 1
     if (commas == width - 1).all():
-        numbers = joined.replace("[", "").replace("]", "").replace(_ROW, ",").split(",")
-        try:
-            return np.array(numbers, dtype=float).reshape(len(texts), width)
-        except ValueError:
-            pass
-    return np.array(json.loads("[" + ",".join(texts) + "]"), dtype=float)
+        numbers = joined.replace("[", "").replace("]", "").replace(_ROW, ",")
+        with warnings.catch_warnings():  # numpy < 2.3 warns, then returns what it read
+            warnings.simplefilter("error", DeprecationWarning)
+            try:
+                return np.fromstring(numbers, sep=",").reshape(rows, width)
+            except (ValueError, DeprecationWarning):
+                pass  # NaN, Infinity: json's spellings
+    return np.array(json.loads("[" + joined.replace(_ROW, ",") + "]"), dtype=float)
 
 
 def _column(text: str, n: int) -> tuple[np.ndarray, np.ndarray]:
     """An aggregated statistics column ("" where the sample lacks the metric) as (n rows,
     zeros where absent; which rows are present)."""
     texts = text.split(_ROW)
-    has = np.array([bool(t) for t in texts], dtype=bool)
-    present = list(compress(texts, has))
-    found = _matrix(present) if present else np.zeros((0, 0))
+    has = np.fromiter(map(bool, texts), dtype=bool, count=n)
+    if has.all():
+        return _matrix(text, n), has
+    if not has.any():
+        return np.zeros((n, 0)), has
+    found = _matrix(_ROW.join(compress(texts, has)), int(has.sum()))
     rows = np.zeros((n, found.shape[1]))
     rows[has] = found
     return rows, has
@@ -164,13 +170,27 @@ def run_pairs(
     cost a few strings rather than a row tuple each, which the cyclic GC would walk.
     """
     names = sorted({m for task_metrics in metrics.values() for m in task_metrics})
+    with store.engine.connect() as conn:
+        rows = _execute(conn, _pairs_query(store, run_a, run_b, metrics))
+        found = {row[0]: row[1:] for row in rows}
+    empty = TaskPairs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), {})
+    return {task: _task_pairs(found[task], names, metrics[task]) if task in found else empty
+            for task in metrics}  # fmt: skip
+
+
+def _pairs_query(
+    store: Store, run_a: str, run_b: str, metrics: dict[str, list[str]]
+) -> Select[tuple]:
+    """``run_pairs``' query: per task, its aggregated columns (index, same input, then each
+    metric's statistics in a and in b), read from the covering ``ix_samples_scored``."""
+    names = sorted({m for task_metrics in metrics.values() for m in task_metrics})
     a, b = aliased(Sample, name="a"), aliased(Sample, name="b")
     columns = [cast(a.idx, Text), case((same_question(store, a, b), "1"), else_="0")]
     for name in names:  # extracted only on the rows of the tasks that want it
         tasks = [task for task, wanted in metrics.items() if name in wanted]
         columns += [case((a.task.in_(tasks), _metric_text(store, s.stats, name)), else_="")
                     for s in (a, b)]  # fmt: skip
-    query = (
+    return (
         select(a.task, *(func.aggregate_strings(c, _ROW) for c in columns))
         .select_from(a)
         .join(b, and_(a.task == b.task, a.idx == b.idx))
@@ -178,17 +198,26 @@ def run_pairs(
         .where(a.error.is_(None), b.error.is_(None))
         .group_by(a.task)
     )
-    with store.engine.connect() as conn:
-        found = {row[0]: row[1:] for row in conn.execute(query)}
-    empty = TaskPairs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), {})
-    return {task: _task_pairs(found[task], names, metrics[task]) if task in found else empty
-            for task in metrics}  # fmt: skip
+
+
+def _execute(conn: Connection, query: Select[tuple]) -> Iterable[Row]:
+    """``conn.execute(query)``, on SQLite with ``INDEXED BY ix_samples_scored`` on both sides
+    (which SQLAlchemy does not render): without ``ANALYZE`` statistics, SQLite reads the
+    second run's wide rows through the unique key instead of the narrow covering index."""
+    if conn.dialect.name != "sqlite":
+        return conn.execute(query)
+    compiled = query.compile(conn, compile_kwargs={"render_postcompile": True})
+    sql = str(compiled)
+    for table in ("FROM samples AS a ", "JOIN samples AS b "):
+        sql = sql.replace(table, f"{table}INDEXED BY {SCORED_INDEX} ", 1)
+    params = tuple(compiled.params[name] for name in compiled.positiontup or ())
+    return conn.exec_driver_sql(sql, params)
 
 
 def _task_pairs(texts: tuple[str, ...], names: list[str], wanted: list[str]) -> TaskPairs:
     """One task's aggregated columns (index, same input, then each name's a and b) as pairs
     ordered by index."""
-    idx = np.array(texts[0].split(_ROW), dtype=np.int64)
+    idx = np.fromstring(texts[0], dtype=np.int64, sep=_ROW)
     order = np.argsort(idx, kind="stable")
     same = (np.array(texts[1].split(_ROW)) == "1")[order]
     metrics = {}

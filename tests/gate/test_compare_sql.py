@@ -92,11 +92,13 @@ def test_statistics_rows_parse_as_json_would() -> None:
     from evalharness.gate.paired_sql import _matrix
 
     rows = [[0.5, 1.0], [1e-3, 1.0], [float("nan"), 2.0], [-3.0, float("inf")]]
-    texts = [json.dumps(r) for r in rows]
-    np.testing.assert_array_equal(_matrix(texts), np.array(rows))
-    assert _matrix(["[1, 2, 3]", "[4, 5, 6]"]).shape == (2, 3)
+    texts = ";".join(json.dumps(r) for r in rows)
+    np.testing.assert_array_equal(_matrix(texts, 4), np.array(rows))
+    np.testing.assert_array_equal(_matrix(texts.replace("NaN", "0"), 4)[2], [0.0, 2.0])
+    assert _matrix("[1, 2, 3];[4, 5, 6]", 2).shape == (2, 3)
+    assert _matrix("[1e-3, -2.5E+2]", 1).tolist() == [[1e-3, -250.0]]
     with pytest.raises(ValueError):  # ragged rows are not a matrix, as before
-        _matrix(["[1, 2]", "[3]"])
+        _matrix("[1, 2];[3]", 2)
 
 
 def test_metric_names_with_symbols_pair(db_url: str) -> None:
@@ -128,3 +130,36 @@ def test_a_task_without_shared_samples_is_reported_not_raised(db_url: str) -> No
     (row,) = compare_runs(store, "a", "b", n_boot=50)
     assert (row.n_shared, row.n_a, row.n_b, row.note) == (0, 5, 5, "no shared scored samples")
     assert math.isnan(row.delta)
+
+
+def test_pairs_are_read_from_the_scored_index_alone(db_url: str) -> None:
+    """The statement ``compare_runs`` runs to pair two runs reads only ``ix_samples_scored``
+    (not the wide rows with prompts and outputs): a covering index on SQLite, with no
+    ``ANALYZE`` statistics; an index-only scan on PostgreSQL."""
+    from sqlalchemy import event
+
+    store = open_store(db_url)
+    _run(store, "a", seed=1, n=30, changed=set())
+    _run(store, "b", seed=2, n=30, changed=set())
+    ran: list[tuple[str, object]] = []
+
+    def record(conn, cursor, statement, parameters, context, executemany) -> None:
+        if "JOIN samples AS b" in statement:
+            ran.append((statement, parameters))
+
+    event.listen(store.engine, "before_cursor_execute", record)
+    assert len(compare_runs(store, "a", "b", n_boot=20)) == 3
+    event.remove(store.engine, "before_cursor_execute", record)
+    ((statement, parameters),) = ran
+    with store.engine.connect() as conn:
+        if store.engine.dialect.name == "sqlite":
+            found = conn.exec_driver_sql("EXPLAIN QUERY PLAN " + statement, parameters)
+            scans = [step for *_, step in found if step.startswith(("SCAN", "SEARCH"))]
+            assert len(scans) == 2, scans
+            assert all("USING COVERING INDEX ix_samples_scored" in s for s in scans), scans
+        else:  # other scans off: an index that does not cover the query would be a Seq Scan
+            for scan in ("seqscan", "bitmapscan", "indexscan"):
+                conn.exec_driver_sql(f"SET enable_{scan} = off")
+            plan = [row[0] for row in conn.exec_driver_sql("EXPLAIN " + statement, parameters)]
+            assert sum("Index Only Scan using ix_samples_scored" in s for s in plan) == 2, plan
+            assert not any("Seq Scan" in s or " Index Scan " in s for s in plan), plan

@@ -1,0 +1,40 @@
+"""A covering index of the samples that finished: pairing two runs reads it alone.
+
+Comparing two runs joins their samples on (task, idx) and reads each pair's input row and
+statistics. From the table, that touches every wide row (prompt, output, result); from this
+partial index (``error IS NULL``, with ``input`` and ``stats``), only the narrow entries.
+
+Revision ID: 0007
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+from evalharness.store import SCORED, SCORED_INDEX, SQLITE_SCORED_EXTRA
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+NAME = SCORED_INDEX
+
+
+def upgrade() -> None:
+    bind = op.get_bind()
+    if NAME in {ix["name"] for ix in sa.inspect(bind).get_indexes("samples")}:
+        return  # a new store: the baseline built it from today's model
+    if bind.dialect.name == "postgresql":
+        op.create_index(
+            NAME, "samples", ["run_id", "task", "idx"],
+            postgresql_include=["input", "stats"], postgresql_where=SCORED,
+        )  # fmt: skip
+    else:
+        key = ["run_id", "task", "idx", *SQLITE_SCORED_EXTRA]
+        op.create_index(NAME, "samples", key, sqlite_where=SCORED)
+
+
+def downgrade() -> None:
+    op.drop_index(NAME, "samples")
