@@ -10,6 +10,8 @@ memory); rows of few distinct values draw multinomial counts of those rows inste
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
@@ -18,6 +20,7 @@ from evalharness.metrics.base import Metric
 
 # cells of the (resamples, n) counts matrix built at once; bounds memory at ~32 MiB
 _MAX_CELLS = 1 << 22
+_CACHED_CELLS = 1 << 18  # gathered values summed at once: 2 MiB of floats, in a core's cache
 
 
 @dataclass(frozen=True)
@@ -90,10 +93,30 @@ def _distinct_rows(matrices: list[np.ndarray]) -> tuple[list[np.ndarray], np.nda
 
 def _drawn_sums(column: np.ndarray, drawn: np.ndarray) -> np.ndarray:
     """Each resample's sum of ``column`` over its drawn rows; a constant column (a mean's
-    count of 1 per row) is that constant times n, with no gather."""
+    count of 1 per row) is that constant times n, with no gather. A few resamples are gathered
+    at a time, so the gathered values are summed while still in the CPU's cache."""
     if column.size and (column == column[0]).all():
         return np.full(drawn.shape[0], column[0] * drawn.shape[1])
-    return column[drawn].sum(axis=1)
+    block = max(1, _CACHED_CELLS // drawn.shape[1])
+    return np.concatenate(
+        [np.take(column, drawn[i : i + block]).sum(axis=1) for i in range(0, len(drawn), block)]
+    )
+
+
+def _draws(rng: np.random.Generator, n: int, sizes: list[int]) -> Iterator[np.ndarray]:
+    """``rng.integers(0, n, size=(m, n))`` for each m in ``sizes`` in turn, the next drawn in a
+    thread while the caller sums this one (numpy releases the GIL in both): the same stream,
+    about half the wall time on two cores."""
+    if len(sizes) == 1:
+        yield rng.integers(0, n, size=(sizes[0], n))
+        return
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = pool.submit(rng.integers, 0, n, size=(sizes[0], n))
+        for m in [*sizes[1:], 0]:
+            drawn = pending.result()
+            if m:
+                pending = pool.submit(rng.integers, 0, n, size=(m, n))
+            yield drawn
 
 
 def bootstrap_values(
@@ -117,12 +140,13 @@ def bootstrap_values(
         return values
     columns = [np.ascontiguousarray(stats.T) for stats in matrices]
     chunk = max(1, _MAX_CELLS // n)
-    for start in range(0, n_boot, chunk):
-        m = min(chunk, n_boot - start)
-        drawn = rng.integers(0, n, size=(m, n))  # the draws of resample_counts(n, m, rng)
+    starts = range(0, n_boot, chunk)
+    sizes = [min(chunk, n_boot - start) for start in starts]
+    for start, drawn in zip(starts, _draws(rng, n, sizes), strict=True):
+        # the draws of resample_counts(n, m, rng)
         for cols, out in zip(columns, values, strict=True):
             sums = np.stack([_drawn_sums(col, drawn) for col in cols], axis=1)
-            out[start : start + m] = [metric.aggregate(row) for row in sums]
+            out[start : start + len(drawn)] = [metric.aggregate(row) for row in sums]
     return values
 
 

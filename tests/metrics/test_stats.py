@@ -171,3 +171,19 @@ def test_many_distinct_rows_keep_the_full_bootstrap() -> None:
     assert stats._distinct_rows([_rows(_normal(5000))]) is None
     assert stats._distinct_rows([_rows(np.ones(40))]) is None  # too few rows to bother
     assert stats._distinct_rows([_rows(np.array([1.0, np.nan] * 100))]) is None
+
+
+def test_chunked_resamples_are_the_draws_in_turn() -> None:
+    """Many rows take several chunks of resamples, the next drawn in a thread while one is
+    summed: the values are those of drawing every chunk in turn from the seed."""
+    from evalharness.metrics import stats
+
+    n, n_boot = 20_000, 500  # 10M cells: three chunks
+    x, y = _normal(n, seed=3), _normal(n, seed=4)
+    fast_x, fast_y = stats.bootstrap_values(MEAN, [_rows(x), _rows(y)], n_boot, seed=5)
+    rng, chunk = np.random.default_rng(5), stats._MAX_CELLS // n
+    drawn = np.vstack([rng.integers(0, n, size=(min(chunk, n_boot - s), n))
+                       for s in range(0, n_boot, chunk)])  # fmt: skip
+    assert len(range(0, n_boot, chunk)) == 3
+    np.testing.assert_allclose(fast_x, x[drawn].mean(axis=1), rtol=1e-12)
+    np.testing.assert_allclose(fast_y, y[drawn].mean(axis=1), rtol=1e-12)
