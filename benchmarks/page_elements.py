@@ -1,10 +1,13 @@
 """What the elements after a page's main table cost in the browser, on a big SQLite store.
 
 Copies ``app/`` into variants (the Leaderboard without its charts; the Samples page with plain
-text for its code blocks and JSON view; the Samples page cut after its table), serves each with
+text for its code blocks and JSON view; the Samples page cut after its table; Compare without its
+chart, and cut after its table), serves each with
 Streamlit as ``evalharness app`` does, and times in headless Chromium from navigation until the
 first table is visible: new tabs of one profile (*cached*) and new profiles (*fresh*), the
-first view of each page left out. Two rounds, variants alternating. Not part of the test suite:
+first view of each page left out. Two rounds, variants alternating; ``--pages compare`` times
+one page's variants, ``--db`` reuses a store ``dashboard_scale`` filled. Not part of the test
+suite:
 
     flock /tmp/heavy.lock .venv/bin/python benchmarks/page_elements.py
 """
@@ -54,12 +57,19 @@ VARIANTS: dict[str, dict[str, Edit]] = {
     "samples, table only": {
         "pages/2_Samples.py": _cut_after("left, right, _ = st.columns([1, 1, 4])")
     },
+    "compare without the chart": {
+        "pages/3_Compare.py": lambda text: text.replace(
+            'st.altair_chart(delta_chart(table), width="stretch")', ""
+        )
+    },
+    "compare, table only": {"pages/3_Compare.py": _cut_after("st.altair_chart(delta_chart")},
 }
 TABLE = dashboard_scale.TABLE
 PAGES = {  # name -> (file, query, the element that shows it is there), as dashboard_scale.CASES
     "leaderboard": ("pages/1_Leaderboard.py", "", TABLE),
     "samples": ("pages/2_Samples.py", "run=run0002", TABLE),
     "home": ("Home.py", "", TABLE),
+    "compare": ("pages/3_Compare.py", "a=run0002&b=run0003", TABLE),  # two 2,000-sample runs
 }
 
 
@@ -86,15 +96,20 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=2)
     parser.add_argument("--samples", type=int, default=1_000_000)
     parser.add_argument("--runs", type=int, default=500)
+    parser.add_argument("--db", help="a store dashboard_scale.fill made (else a new one)")
+    parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated")
     args = parser.parse_args()
     root = Path(tempfile.mkdtemp(prefix="page-elements-"))
     try:
-        url = f"sqlite:///{root}/store.db"
-        dashboard_scale.fill(url, dashboard_scale.run_sizes(args.samples, args.runs))
-        apps = {name: variant(name, edits, root) for name, edits in VARIANTS.items()}
+        url = args.db or f"sqlite:///{root}/store.db"
+        if not args.db:
+            dashboard_scale.fill(url, dashboard_scale.run_sizes(args.samples, args.runs))
+        wanted = args.pages.split(",")
+        apps = {name: variant(name, edits, root) for name, edits in VARIANTS.items()
+                if name == "original" or any(name.startswith(page) for page in wanted)}  # fmt: skip
         for number in range(args.rounds):
             for name, app in apps.items():
-                pages = [page for page in PAGES if name == "original" or page in name]
+                pages = [page for page in wanted if name == "original" or name.startswith(page)]
                 print(number, name, measure(app, url, pages, args.repeat), flush=True)
     finally:
         shutil.rmtree(root, ignore_errors=True)

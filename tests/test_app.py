@@ -19,6 +19,7 @@ from streamlit.testing.v1 import AppTest
 
 from evalharness.gate.compare import compare_runs
 from evalharness.store import open_store
+from evalharness.views import flipped
 from tests.support.app_store import (
     HOSTILE,
     HOSTILE_MODEL,
@@ -225,7 +226,15 @@ def test_compare_page_matches_compare_runs(page: Any, filled: FilledStore) -> No
     assert flips["change"].to_list() == ["broken", "broken", "fixed", "fixed"]
     assert flips["outcome_b"].to_list() == ["fail", "error", "pass", "pass"]
     codes = [c.value for c in at.code]
-    assert codes[:2] == ["Rome", HOSTILE]  # row 1 side by side: A, then B, verbatim
+    assert codes == ["Rome", HOSTILE]  # row 1 side by side: A, then B, verbatim; one flip only
+    side = next(s for s in at.selectbox if s.label == "Side by side")
+    assert side.options == ["row 1 · broken", "row 3 · broken", "row 4 · fixed", "row 5 · fixed"]
+    side.set_value(2)  # row 4
+    checked(at.run())
+    task, metric = (next(s.value for s in at.selectbox if s.label == label)
+                    for label in ("Task", "Outcome by"))  # fmt: skip
+    want = flipped(open_store(filled.url), a, b, task, metric, threshold=0.5)
+    assert [c.value for c in at.code] == want.loc[2, ["output_a", "output_b"]].to_list()
 
 
 def test_annotate_is_blind_saves_and_moves_on(page: Any, filled: FilledStore) -> None:
