@@ -90,7 +90,7 @@ def test_a_store_from_before_migrations_is_upgraded_with_its_rows(tmp_path: Path
     with sqlite3.connect(path) as con:
         assert con.execute("SELECT version_num FROM alembic_version").fetchall() == [(head(),)]
         indices = {r[0] for r in con.execute("SELECT name FROM sqlite_master WHERE type='index'")}
-    assert {"ix_samples_failed", "ix_samples_scored"} <= indices  # migrations 0004 and 0007
+    assert {"ix_samples_failed", "ix_samples_scored", "ix_judgments_sample"} <= indices
     from evalharness.leases import acquire
 
     acquire(store, "old-run").release()  # the new table works on the upgraded store
@@ -110,6 +110,7 @@ def test_migrations_ship_in_the_package() -> None:
         "0005_judge_agreement.py",
         "0006_judge_bias.py",
         "0007_scored_index.py",
+        "0008_judgment_samples.py",
         "__init__.py",
     ]
     pyproject = (REPO / "pyproject.toml").read_text()

@@ -34,7 +34,10 @@ from evalharness.store import AggregateRow, Base, Store, now
 
 class Judgment(Base):
     __tablename__ = "judgments"
-    __table_args__ = (Index("ix_judgments_lookup", "run_id", "task", "rubric", "judge"),)
+    __table_args__ = (
+        Index("ix_judgments_lookup", "run_id", "task", "rubric", "judge"),
+        Index("ix_judgments_sample", "run_id", "task", "idx"),  # migration 0008
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     run_id: Mapped[str] = mapped_column(ForeignKey("runs.id"))
     task: Mapped[str] = mapped_column(String(128))
