@@ -301,6 +301,17 @@ def test_calibration_page_agreement_and_ceiling(page: Any, filled: FilledStore) 
     assert int(confusion.to_numpy().sum()) == 17  # every judged item once
     assert len(nodes(at, "vega_lite_chart")) == 2  # scatter, calibration curve
     assert not math.isnan(frame(at, 4)["value"].iloc[0])  # verbosity bias
+    # the page keeps its results while the store is unchanged; a new rating shows at once
+    from evalharness.ratings.records import NewRating, add_ratings, ensure_annotator
+
+    store = open_store(filled.url)
+    ensure_annotator(store, "dora")
+    criterion = row["criterion"].item()
+    item = humans["item_id"].iloc[0]
+    add_ratings(store, [NewRating("dora", item, "groundedness", criterion, score=1.0)])
+    again = frame(checked(at.run()))
+    after = again[again["rubric"] == "groundedness"]["annotators"].item()
+    assert after == row["annotators"].item() + 1
 
 
 @pytest.mark.parametrize("name", list(PAGES))

@@ -9,24 +9,26 @@ from __future__ import annotations
 import streamlit as st
 
 from evalharness.views.calibration import (
-    agreement_table,
-    bias_table,
+    TABLES,
     calibration_curve,
     ceiling_table,
     confusion_table,
     human_sets,
     is_label_scale,
+    judge_agreement,
+    judge_bias,
     pairs,
     position_table,
     ppi_table,
     probe_table,
 )
 from evalharness.views.charts import curve_chart, judge_scatter
-from evalharness.views.ui import page, store
+from evalharness.views.ui import of_unchanged, page, row_marks, store
 
 page("Calibration")
 db = store()
-sets = human_sets(db)
+marks = row_marks(db, TABLES)  # a widget change recomputes nothing while these are the same
+sets = of_unchanged(human_sets, db, marks)
 if sets.empty:
     st.info("No human ratings yet: rate items on the Annotate page or import a dataset.")
     st.stop()
@@ -42,15 +44,15 @@ with st.sidebar:
     criterion = st.selectbox("Criterion", sorted(chosen["criterion"].unique()))
     n_boot = st.select_slider("Bootstrap resamples", [200, 500, 1000, 2000], value=500)
 
-frame = pairs(db, dataset, rubric, criterion)
+frame = of_unchanged(pairs, db, marks, dataset, rubric, criterion)
 st.subheader("Human ceiling (agreement among humans)")
-ceiling = ceiling_table(db, dataset, rubric, criterion, n_boot=n_boot)
+ceiling = of_unchanged(ceiling_table, db, marks, dataset, rubric, criterion, n_boot=n_boot)
 if ceiling.empty:
     st.info("Fewer than two humans rated the same items: no ceiling yet.")
 else:
     st.dataframe(ceiling, hide_index=True)
 
-whole_runs = ppi_table(db, dataset, rubric, criterion)
+whole_runs = of_unchanged(ppi_table, db, marks, dataset, rubric, criterion)
 if not whole_runs.empty:
     st.subheader("Whole runs: what people would say (prediction-powered inference)")
     st.caption(
@@ -63,7 +65,8 @@ st.subheader("Judges vs humans")
 if frame.empty:
     st.info("No judge scored the items humans rated under this rubric and criterion.")
     st.stop()
-st.dataframe(agreement_table(frame, n_boot=n_boot), hide_index=True)
+agreement = of_unchanged(judge_agreement, db, marks, dataset, rubric, criterion, n_boot=n_boot)
+st.dataframe(agreement, hide_index=True)
 
 judge = st.selectbox("Judge", sorted(frame["judge"].unique()))
 left, right = st.columns(2)
@@ -80,9 +83,11 @@ systems = sorted(str(s) for s in frame["system_id"].dropna().unique())
 own = st.selectbox(
     "The judge's own model (self-preference)", [None, *systems], format_func=lambda s: s or "none"
 )
-biases = bias_table(frame, judge, own_system=own, n_boot=n_boot)
-positions = position_table(db, rubric, n_boot=n_boot)
-probes = probe_table(db, rubric)
+biases = of_unchanged(
+    judge_bias, db, marks, dataset, rubric, criterion, judge, own_system=own, n_boot=n_boot
+)
+positions = of_unchanged(position_table, db, marks, rubric, n_boot=n_boot)
+probes = of_unchanged(probe_table, db, marks, rubric)
 if biases.empty and positions.empty and probes.empty:
     st.info("Too few items for bias probes; `evalharness bias RUN --rubric R` runs them.")
 else:

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 from sqlalchemy import select
 
+from evalharness.judges.records import JudgeBias, Judgment
 from evalharness.meta import agreement
 from evalharness.meta.agreement import inter_annotator
 from evalharness.meta.bias import (
@@ -27,9 +28,11 @@ from evalharness.meta.bias import (
 from evalharness.meta.calibration import confusion, fit_isotonic
 from evalharness.meta.own_judges import run_judgment_scores
 from evalharness.meta.pairwise import accuracy, majority_label, rater_kappa
-from evalharness.ratings.records import items, ratings
+from evalharness.ratings.records import Annotator, HumanRating, RatedItem, items, ratings
 from evalharness.store import Store
 
+# What the page reads; rows are only added to them, so ``ui.row_marks`` keys its results.
+TABLES = (HumanRating, Annotator, RatedItem, Judgment, JudgeBias)
 PAIR_COLUMNS = [
     "item_id", "judge", "judge_score", "judge_label", "human_score", "human_label", "n_humans",
     "group_id", "system_id", "response_length", "response_b_length",
@@ -140,6 +143,13 @@ def agreement_table(frame: pd.DataFrame, *, n_boot: int = 1000) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=STAT_COLUMNS)
 
 
+def judge_agreement(
+    store: Store, dataset: str, rubric: str, criterion: str, *, n_boot: int = 1000
+) -> pd.DataFrame:
+    """``agreement_table`` of the judges of ``pairs``."""
+    return agreement_table(pairs(store, dataset, rubric, criterion), n_boot=n_boot)
+
+
 def ceiling_table(
     store: Store, dataset: str, rubric: str, criterion: str, *, n_boot: int = 1000
 ) -> pd.DataFrame:
@@ -219,10 +229,16 @@ def bias_table(
     return pd.DataFrame(rows, columns=STAT_COLUMNS)
 
 
+def judge_bias(
+    store: Store, dataset: str, rubric: str, criterion: str, judge: str, **options: Any
+) -> pd.DataFrame:
+    """``bias_table`` of one judge of ``pairs``."""
+    return bias_table(pairs(store, dataset, rubric, criterion), judge, **options)
+
+
 def position_table(store: Store, rubric: str, *, n_boot: int = 1000) -> pd.DataFrame:
     """Position bias of each judge from stored pairwise judgments in both orders (AB and BA)."""
     from evalharness.judges.probes import pair_orders
-    from evalharness.judges.records import Judgment
 
     query = select(Judgment).where(Judgment.rubric == rubric, Judgment.order.is_not(None))
     with store.session() as s:

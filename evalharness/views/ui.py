@@ -16,6 +16,8 @@ from collections.abc import Callable, Sequence
 from typing import Any, TypeVar
 
 import streamlit as st
+from sqlalchemy import func, select
+from sqlalchemy import inspect as sa_inspect
 
 from evalharness.store import Store, database_url, open_store
 
@@ -38,9 +40,30 @@ def of_finished(
     if any(run.status != "finished" for run in runs):
         return fn(db, *args, **kwargs)
     stamps = tuple((run.id, str(run.finished_at)) for run in runs)
-    name = f"{fn.__module__}.{fn.__qualname__}"
-    url = str(db.engine.url)  # the password masked: never part of a key
-    return _kept(fn, db, name, url, stamps, args, tuple(sorted(kwargs.items())))
+    return _kept(fn, db, _name(fn), str(db.engine.url), stamps, args, _sorted(kwargs))
+
+
+def row_marks(db: Store, tables: Sequence[type]) -> tuple[tuple[Any, Any], ...]:
+    """(row count, largest primary key) of each table: for tables whose rows are added, never
+    edited (ratings supersede earlier ones; judgments and probes append), they change exactly
+    when the tables do."""
+    keys = [sa_inspect(table).primary_key[0] for table in tables]
+    with db.session() as s:
+        return tuple(tuple(s.execute(select(func.count(), func.max(key))).one()) for key in keys)
+
+
+def of_unchanged(fn: Callable[..., T], db: Store, marks: tuple, *args: Any, **kwargs: Any) -> T:
+    """``fn(db, *args, **kwargs)``, kept for every session of the server while the tables it
+    reads have the same ``row_marks``."""
+    return _kept(fn, db, _name(fn), str(db.engine.url), marks, args, _sorted(kwargs))
+
+
+def _name(fn: Callable[..., Any]) -> str:
+    return f"{fn.__module__}.{fn.__qualname__}"
+
+
+def _sorted(kwargs: dict[str, Any]) -> tuple:
+    return tuple(sorted(kwargs.items()))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -48,6 +71,7 @@ def _kept(
     _fn: Callable[..., T], _db: Store, name: str, url: str, stamps: tuple, args: tuple,
     kwargs: tuple
 ) -> T:  # fmt: skip
+    """The URL (its password masked: never part of a key) tells stores apart."""
     return _fn(_db, *args, **dict(kwargs))
 
 
