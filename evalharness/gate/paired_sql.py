@@ -182,7 +182,7 @@ def _pairs_query(
     store: Store, run_a: str, run_b: str, metrics: dict[str, list[str]]
 ) -> Select[tuple]:
     """``run_pairs``' query: per task, its aggregated columns (index, same input, then each
-    metric's statistics in a and in b), read from the covering ``ix_samples_scored``."""
+    metric's statistics in a and in b); on SQLite, from the covering ``ix_samples_scored``."""
     names = sorted({m for task_metrics in metrics.values() for m in task_metrics})
     a, b = aliased(Sample, name="a"), aliased(Sample, name="b")
     columns = [cast(a.idx, Text), case((same_question(store, a, b), "1"), else_="0")]
