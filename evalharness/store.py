@@ -77,7 +77,7 @@ SCORED_INDEX, SQLITE_SCORED_EXTRA = "ix_samples_scored", ("input", "stats", "err
 def scored_index() -> Index:
     """On SQLite, the samples that finished with their input row and statistics, in an index
     that pairing two runs reads alone (not the wide rows with prompts and outputs); ``error``
-    is in the key too, or SQLite before 3.41 reads the table to test it. Not on PostgreSQL: a
+    is in the key too, or SQLite (3.40 here) reads the table to test it. Not on PostgreSQL: a
     B-tree entry there holds at most 2,704 bytes, and input rows (a news article) are longer."""
     key = ("run_id", "task", "idx", *SQLITE_SCORED_EXTRA)
     return Index(SCORED_INDEX, *key, sqlite_where=SCORED).ddl_if(dialect="sqlite")
