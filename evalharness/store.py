@@ -71,7 +71,8 @@ class Run(Base):
 
 FAILED = text("error IS NOT NULL")  # the partial index of failed samples (migration 0004)
 SCORED = text("error IS NULL")  # the covering index of scored samples (migration 0007)
-SCORED_INDEX, SQLITE_SCORED_EXTRA = "ix_samples_scored", ("input", "stats", "error")
+SCORED_INDEX = "ix_samples_scored"
+SCORED_KEY = ("run_id", "task", "idx", "input", "stats", "error")  # its columns, on SQLite
 
 
 def scored_index() -> Index:
@@ -79,8 +80,7 @@ def scored_index() -> Index:
     that pairing two runs reads alone (not the wide rows with prompts and outputs); ``error``
     is in the key too, or SQLite (3.40 here) reads the table to test it. Not on PostgreSQL: a
     B-tree entry there holds at most 2,704 bytes, and input rows (a news article) are longer."""
-    key = ("run_id", "task", "idx", *SQLITE_SCORED_EXTRA)
-    return Index(SCORED_INDEX, *key, sqlite_where=SCORED).ddl_if(dialect="sqlite")
+    return Index(SCORED_INDEX, *SCORED_KEY, sqlite_where=SCORED).ddl_if(dialect="sqlite")
 
 
 class Sample(Base):

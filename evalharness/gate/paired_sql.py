@@ -171,7 +171,7 @@ def run_pairs(
     """
     names = sorted({m for task_metrics in metrics.values() for m in task_metrics})
     with store.engine.connect() as conn:
-        rows = _execute(conn, _pairs_query(store, run_a, run_b, metrics))
+        rows = _execute(conn, _pairs_query(store, run_a, run_b, metrics, names))
         found = {row[0]: row[1:] for row in rows}
     empty = TaskPairs(np.zeros(0, dtype=np.int64), np.zeros(0, dtype=bool), {})
     return {task: _task_pairs(found[task], names, metrics[task]) if task in found else empty
@@ -179,11 +179,10 @@ def run_pairs(
 
 
 def _pairs_query(
-    store: Store, run_a: str, run_b: str, metrics: dict[str, list[str]]
+    store: Store, run_a: str, run_b: str, metrics: dict[str, list[str]], names: list[str]
 ) -> Select[tuple]:
-    """``run_pairs``' query: per task, its aggregated columns (index, same input, then each
-    metric's statistics in a and in b); on SQLite, from the covering ``ix_samples_scored``."""
-    names = sorted({m for task_metrics in metrics.values() for m in task_metrics})
+    """``run_pairs``' query: per task, its aggregated columns (index, same input, then each of
+    ``names``' statistics in a and in b); on SQLite, from the covering ``ix_samples_scored``."""
     a, b = aliased(Sample, name="a"), aliased(Sample, name="b")
     columns = [cast(a.idx, Text), case((same_question(store, a, b), "1"), else_="0")]
     for name in names:  # extracted only on the rows of the tasks that want it

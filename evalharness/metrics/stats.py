@@ -106,7 +106,8 @@ def _drawn_sums(column: np.ndarray, drawn: np.ndarray) -> np.ndarray:
 def _draws(rng: np.random.Generator, n: int, sizes: list[int]) -> Iterator[np.ndarray]:
     """``rng.integers(0, n, size=(m, n))`` for each m in ``sizes`` in turn, the next drawn in a
     thread while the caller sums this one (numpy releases the GIL in both): the same stream,
-    about half the wall time on two cores."""
+    and so the draws of ``resample_counts(n, m, rng)``, at about half the wall time on two
+    cores."""
     if len(sizes) == 1:
         yield rng.integers(0, n, size=(sizes[0], n))
         return
@@ -143,7 +144,6 @@ def bootstrap_values(
     starts = range(0, n_boot, chunk)
     sizes = [min(chunk, n_boot - start) for start in starts]
     for start, drawn in zip(starts, _draws(rng, n, sizes), strict=True):
-        # the draws of resample_counts(n, m, rng)
         for cols, out in zip(columns, values, strict=True):
             sums = np.stack([_drawn_sums(col, drawn) for col in cols], axis=1)
             out[start : start + len(drawn)] = [metric.aggregate(row) for row in sums]

@@ -39,8 +39,7 @@ def of_finished(
     runs = [db.get_run(run_id) for run_id in run_ids]
     if any(run.status != "finished" for run in runs):
         return fn(db, *args, **kwargs)
-    stamps = tuple((run.id, str(run.finished_at)) for run in runs)
-    return _kept(fn, db, _name(fn), str(db.engine.url), stamps, args, _sorted(kwargs))
+    return _keep(fn, db, tuple((run.id, str(run.finished_at)) for run in runs), args, kwargs)
 
 
 def row_marks(db: Store, tables: Sequence[type]) -> tuple[tuple[Any, Any], ...]:
@@ -55,15 +54,14 @@ def row_marks(db: Store, tables: Sequence[type]) -> tuple[tuple[Any, Any], ...]:
 def of_unchanged(fn: Callable[..., T], db: Store, marks: tuple, *args: Any, **kwargs: Any) -> T:
     """``fn(db, *args, **kwargs)``, kept for every session of the server while the tables it
     reads have the same ``row_marks``."""
-    return _kept(fn, db, _name(fn), str(db.engine.url), marks, args, _sorted(kwargs))
+    return _keep(fn, db, marks, args, kwargs)
 
 
-def _name(fn: Callable[..., Any]) -> str:
-    return f"{fn.__module__}.{fn.__qualname__}"
-
-
-def _sorted(kwargs: dict[str, Any]) -> tuple:
-    return tuple(sorted(kwargs.items()))
+def _keep(fn: Callable[..., T], db: Store, stamps: tuple, args: tuple, kwargs: dict) -> T:
+    """``_kept`` keyed on the function's name, the store's URL (its password masked: never
+    part of a key) and ``stamps``."""
+    name = f"{fn.__module__}.{fn.__qualname__}"
+    return _kept(fn, db, name, str(db.engine.url), stamps, args, tuple(sorted(kwargs.items())))
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
@@ -71,7 +69,6 @@ def _kept(
     _fn: Callable[..., T], _db: Store, name: str, url: str, stamps: tuple, args: tuple,
     kwargs: tuple
 ) -> T:  # fmt: skip
-    """The URL (its password masked: never part of a key) tells stores apart."""
     return _fn(_db, *args, **dict(kwargs))
 
 

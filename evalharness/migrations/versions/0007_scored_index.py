@@ -12,26 +12,23 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-from evalharness.store import SCORED, SCORED_INDEX, SQLITE_SCORED_EXTRA
+from evalharness.store import SCORED, SCORED_INDEX, SCORED_KEY
 
 revision = "0007"
 down_revision = "0006"
 branch_labels = None
 depends_on = None
 
-NAME = SCORED_INDEX
-
 
 def upgrade() -> None:
     bind = op.get_bind()
     if bind.dialect.name != "sqlite":
         return  # PostgreSQL: an entry may not exceed 2,704 bytes, and input rows do
-    if NAME in {ix["name"] for ix in sa.inspect(bind).get_indexes("samples")}:
+    if SCORED_INDEX in {ix["name"] for ix in sa.inspect(bind).get_indexes("samples")}:
         return  # a new store: the baseline built it from today's model
-    key = ["run_id", "task", "idx", *SQLITE_SCORED_EXTRA]
-    op.create_index(NAME, "samples", key, sqlite_where=SCORED)
+    op.create_index(SCORED_INDEX, "samples", list(SCORED_KEY), sqlite_where=SCORED)
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        op.drop_index(NAME, "samples")
+        op.drop_index(SCORED_INDEX, "samples")
