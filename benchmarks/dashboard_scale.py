@@ -11,9 +11,9 @@ the rest in small runs. Task ``qa`` generates answers (the Annotate page offers 
 two people's ratings (the Calibration page, with PPI over the whole run). AppTest times each
 page with the app's caches empty and its rerun (a widget change); the browser times a page's
 first visit to the server, then new tabs with the app's static files cached (an analyst's
-second page) and fresh browser profiles (a first visit), beside the same for an empty store
-(Streamlit's own cost). Not part
-of the test suite:
+second page), fresh browser profiles (a first visit) and the app's own navigation in one open
+tab (an analyst moving between pages), beside new tabs of an empty store (Streamlit's own cost).
+``--db`` times a SQLite store an earlier fill made instead of a new one. Not part of the test suite:
 
     flock /tmp/heavy.lock .venv/bin/python benchmarks/dashboard_scale.py \
         --samples 1000000 --runs 500 --out benchmarks/results/dashboard_scale_<date>.md
@@ -38,6 +38,9 @@ from sqlalchemy import insert, text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from browser_pages import browser_times  # noqa: E402
 
 from evalharness.judges.records import Judgment  # noqa: E402
 from evalharness.ratings.records import Annotator, HumanRating, RatedItem  # noqa: E402
@@ -228,70 +231,6 @@ def apptest_times(url: str, repeat: int = 3) -> dict[str, dict[str, list[float]]
     return out
 
 
-def _path(script: str, query: str) -> str:
-    name = "" if script == "Home.py" else script.split("_", 1)[1].removesuffix(".py")
-    return f"/{name}" + (f"?{query}" if query else "")
-
-
-def browser_times(
-    url: str, repeat: int = 4, cases: dict | None = None, app_folder: Path | None = None
-) -> dict[str, dict[str, list[float]]]:
-    """From ``page.goto`` until the page's main element is visible, in Chromium: a new tab of
-    one browser profile (static files cached) and a fresh profile (nothing cached). The app is
-    ``evalharness app``, or Streamlit serving ``app_folder`` as that command does."""
-    from playwright.sync_api import sync_playwright
-
-    from evalharness.cli.app import streamlit_command
-    from tests.support.helpers import free_port, stop
-
-    port = free_port()
-    command = [sys.executable, "-m", "evalharness.cli", "app", "--db", url, "--port", str(port)]
-    if app_folder is not None:
-        command = streamlit_command(app_folder / "Home.py", port, "127.0.0.1")
-    app = subprocess.Popen(
-        command,
-        cwd=tempfile.mkdtemp(),
-        env=dict(os.environ, EVALHARNESS_DB=url),
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    out: dict[str, dict[str, list[float]]] = {"cached": {}, "fresh": {}}
-    try:
-        with sync_playwright() as p:
-            chromium = p.chromium.launch(
-                executable_path="/usr/bin/chromium", args=["--no-sandbox", "--disable-gpu"]
-            )
-            profile = chromium.new_context(viewport={"width": 1400, "height": 1800})
-            page = profile.new_page()
-            for _ in range(120):  # the server and the app's static files, once
-                try:
-                    page.goto(base, wait_until="networkidle")
-                    page.wait_for_selector("[data-testid=stMain] h1", timeout=60_000)
-                    break
-                except Exception:  # noqa: BLE001 - not up yet
-                    time.sleep(0.5)
-            for name, (script, query, shown) in (cases or CASES).items():
-                for _ in range(repeat):
-                    for mode in ("cached", "fresh"):
-                        context = profile if mode == "cached" else chromium.new_context(
-                            viewport={"width": 1400, "height": 1800})  # fmt: skip
-                        tab = context.new_page()
-                        started = time.perf_counter()
-                        tab.goto(base + _path(script, query), wait_until="commit")
-                        tab.wait_for_selector(shown, state="visible", timeout=120_000)
-                        out[mode].setdefault(name, []).append(time.perf_counter() - started)
-                        tab.close()
-                        if mode == "fresh":
-                            context.close()
-                cached, fresh = _median(out["cached"][name]), _median(out["fresh"][name])
-                print(f"browser {name}: cached {cached} s, fresh {fresh} s", flush=True)
-            chromium.close()
-    finally:
-        stop(app)
-    return out
-
-
 def report_time(url: str, run_id: str) -> float:
     folder = tempfile.mkdtemp()
     started = time.perf_counter()
@@ -327,6 +266,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=50)
     parser.add_argument("--backends", default="sqlite,postgresql")
     parser.add_argument("--no-browser", action="store_true")
+    parser.add_argument("--db", help="a SQLite store an earlier fill made: timed, not refilled")
     parser.add_argument("--out", type=Path, default=None)
     args = parser.parse_args()
     sizes = run_sizes(args.samples, args.runs)
@@ -334,12 +274,14 @@ def main() -> None:
     if not args.no_browser:
         results["floor"] = floor_times()
     for backend in args.backends.split(","):
-        url, remove = _store_url(backend)
+        reused = args.db if backend == "sqlite" else None
+        url, remove = (reused, lambda: None) if reused else _store_url(backend)
         try:
-            fill(url, sizes)
+            if not reused:
+                fill(url, sizes)
             found = {"apptest": apptest_times(url)}
             if not args.no_browser:
-                found["browser"] = browser_times(url)
+                found["browser"] = browser_times(url, CASES, in_app=True)
             found["report"] = report_time(url, "run0000")
             results[backend] = found
         finally:
@@ -353,10 +295,10 @@ def floor_times() -> dict[str, dict[str, list[float]]]:
     url, remove = _store_url("sqlite")
     open_store(url)
     home = CASES["home (runs table)"][:2]
-    found = browser_times(url, cases={EMPTY: (*home, "[data-testid=stMain] h1")})
+    found = browser_times(url, {EMPTY: (*home, "[data-testid=stMain] h1")})
     app = Path(tempfile.mkdtemp())
     (app / "Home.py").write_text(SMALL_TABLE_APP)
-    small = browser_times(url, cases={SMALL: (*home, TABLE)}, app_folder=app)
+    small = browser_times(url, {SMALL: (*home, TABLE)}, app_folder=app)
     remove()
     shutil.rmtree(app, ignore_errors=True)
     return {mode: {**found[mode], **small[mode]} for mode in found}
@@ -376,17 +318,19 @@ def write(results: dict[str, dict], sizes: list[int], out: Path | None) -> None:
         "again (a widget change). Browser: from `goto` until the page's main table (Annotate: "
         "its form) is visible; *first view*: the first visit of the page to the server; *cached*:"
         " later new tabs, the app's static files in the browser cache; *fresh*: a new browser "
-        "profile each time. AppTest: median of 3; browser: of 4 (cached: the 3 after the first "
+        "profile each time; *in the app*: from another page of one open tab by the app's "
+        "navigation (its page links, back and forward), until the page's own heading and main "
+        "table are visible. AppTest: median of 3; browser: of 4 (cached: the 3 after the first "
         "view).",
         "",
         "| store | page | AppTest, cold | AppTest, rerun | browser, first view | "
-        "browser, cached | browser, fresh |",
-        "|---|---|---:|---:|---:|---:|---:|",
+        "browser, cached | browser, fresh | browser, in the app |",
+        "|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     floor = results.pop("floor", None)
     for name in floor["cached"] if floor else ():
         lines.append(f"| Streamlit | {name} | | | | {_median(floor['cached'][name][1:])} | "
-                     f"{_median(floor['fresh'][name])} |")  # fmt: skip
+                     f"{_median(floor['fresh'][name])} | |")  # fmt: skip
     for backend, found in results.items():
         browser = found.get("browser", {})
         for name, cold in found["apptest"]["cold"].items():
@@ -394,10 +338,12 @@ def write(results: dict[str, dict], sizes: list[int], out: Path | None) -> None:
             cached = browser.get("cached", {}).get(name)
             first = f"{cached[0]:.2f}" if cached else "—"
             fresh = _median(browser.get("fresh", {}).get(name))
+            in_app = _median(browser.get("in the app", {}).get(name))
             lines.append(f"| {backend} | {name} | {_median(cold)} | {rerun} | {first} | "
-                         f"{_median((cached or [])[1:])} | {fresh} |")  # fmt: skip
+                         f"{_median((cached or [])[1:])} | {fresh} | {in_app} |")  # fmt: skip
         lines.append(
-            f"| {backend} | `evalharness report` (a largest run) | {found['report']:.2f} | | | | |"
+            f"| {backend} | `evalharness report` (a largest run) | {found['report']:.2f} |"
+            " | | | | |"
         )
     text_out = "\n".join(lines) + "\n"
     print(text_out)

@@ -26,6 +26,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "benchmarks"))
 
+import browser_pages  # noqa: E402
 import dashboard_scale  # noqa: E402
 
 Edit = Callable[[str], str]
@@ -85,7 +86,7 @@ def variant(name: str, edits: dict[str, Edit], root: Path) -> Path:
 def measure(app: Path, url: str, pages: list[str], repeat: int) -> dict[str, float]:
     """Median seconds per page and mode, the page's first view left out."""
     cases = {name: PAGES[name] for name in pages}
-    found = dashboard_scale.browser_times(url, repeat + 1, cases, app_folder=app)
+    found = browser_pages.browser_times(url, cases, repeat + 1, app_folder=app)
     return {f"{name}, {mode}": round(statistics.median(times[1:]), 2)
             for mode, by_page in found.items() for name, times in by_page.items()}  # fmt: skip
 

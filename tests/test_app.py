@@ -126,6 +126,7 @@ def test_home_counts_the_runs(page: Any, filled: FilledStore) -> None:
     assert metrics["runs"] == str(len(filled.runs)) == "5"
     assert metrics["models"] == "4"  # model-a (twice), model-b, the hostile name, embedded
     assert set(frame(at)["run_id"]) == set(filled.runs.values())
+    assert filled.url in [t.value for t in at.text]  # the store, as plain text
 
 
 def test_leaderboard_shows_aggregates_with_cis_from_the_store(
