@@ -21,7 +21,8 @@ several raters such as 2.33 are not discrete). Kappas use every integer between 
 largest value as the label set, so weights follow the scale's distances; alpha on a numeric
 discrete scale is ordinal, on labels nominal. Labels give only the nominal statistics.
 
-Bootstrap resamples use scipy's batched ``pearsonr``/``rankdata``, a loop of ``kendalltau`` and
+Bootstrap resamples use scipy's batched ``pearsonr``/``rankdata``, Kendall's tau-b from each
+resample's table of counts on a rating scale (else a loop of ``kendalltau``), a loop of
 ``krippendorff.alpha``, and, for kappas, the confusion-matrix formula that scikit-learn uses,
 vectorised over resamples (tests check it against ``cohen_kappa_score`` resample by resample).
 

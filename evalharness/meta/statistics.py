@@ -2,11 +2,12 @@
 
 Point estimates call scipy (``pearsonr``, ``spearmanr``, ``kendalltau`` tau-b), scikit-learn
 (``cohen_kappa_score``) and ``krippendorff.alpha``. Bootstrap resamples are computed in batches
-(rows of an ``(m, n)`` array are resamples): scipy's batched ``pearsonr``/``rankdata``, a loop of
-``kendalltau`` and ``krippendorff.alpha``, and, for kappas, scikit-learn's confusion-matrix
-formula vectorised over resamples (tests check it against ``cohen_kappa_score`` resample by
-resample). Every statistic is reported as ``{"value", "ci_low", "ci_high", "n"}`` with a 95%
-percentile interval.
+(rows of an ``(m, n)`` array are resamples): scipy's batched ``pearsonr``/``rankdata``, Kendall's
+tau-b from each resample's table of counts on a rating scale (else pair signs or a loop of
+``kendalltau``), a loop of ``krippendorff.alpha``, and, for kappas, scikit-learn's
+confusion-matrix formula vectorised over resamples (tests check these against the libraries,
+resample by resample). Every statistic is reported as ``{"value", "ci_low", "ci_high", "n"}``
+with a 95% percentile interval.
 
 Missing values are NaN (numbers) or None (labels); numbers that are all whole and take at most
 ``MAX_LEVELS`` distinct values, or labels, form a *discrete* scale (see ``is_discrete``).
@@ -29,6 +30,7 @@ CORRELATIONS = ("pearson", "spearman", "kendall")
 WEIGHTS = {"cohen_kappa": None, "linear_kappa": "linear", "quadratic_kappa": "quadratic"}
 _MAX_CELLS = 1 << 22  # resampled values held at once
 _PAIRWISE_MAX = 64  # longest row for the vectorised Kendall tau-b
+_SCALE_CELLS = 400  # level pairs (e.g. 20 x 20) for Kendall tau-b from counts
 
 
 def ci(value: float, low: float, high: float, n: int) -> Stat:
@@ -197,9 +199,13 @@ def _batch_spearman(x: np.ndarray, y: np.ndarray) -> np.ndarray:
 
 
 def _batch_kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Kendall tau-b per row: scipy per row for long rows; for short ones (system level, a
-    few dozen systems) where scipy's per-call overhead dominates, the pair-sign definition
-    ``(P - Q) / sqrt((n0 - ties_x) * (n0 - ties_y))`` on all resamples at once."""
+    """Kendall tau-b per row, ``(P - Q) / sqrt((n0 - ties_x) * (n0 - ties_y))``: ratings on a
+    scale (few distinct values) from each row's table of counts; short rows (system level, a
+    few dozen systems) from their pair signs; other rows by scipy, one call each. The first
+    two do all resamples at once, where scipy's per-call overhead would dominate."""
+    scale = _scale_codes(x, y)
+    if scale is not None:
+        return _kendall_from_counts(*scale)
     if x.shape[1] > _PAIRWISE_MAX:
         return np.array([kendall(a, b) for a, b in zip(x, y, strict=True)])
     n = x.shape[1]
@@ -210,6 +216,39 @@ def _batch_kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     with np.errstate(all="ignore"):
         denom = np.sqrt((n0 - (dx == 0).sum(axis=1)) * (n0 - (dy == 0).sum(axis=1)))
         return np.where(denom > 0, (dx * dy).sum(axis=1) / denom, np.nan)
+
+
+def _scale_codes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+    """Each row's table of counts of (x level, y level), shape (rows, levels of x, levels of
+    y), when the values are finite and span at most ``_SCALE_CELLS`` level pairs."""
+    if not (np.isfinite(x).all() and np.isfinite(y).all()):
+        return None
+    levels_x, code_x = np.unique(x, return_inverse=True)
+    levels_y, code_y = np.unique(y, return_inverse=True)
+    kx, ky = len(levels_x), len(levels_y)
+    if kx * ky > _SCALE_CELLS:
+        return None
+    m, n = x.shape
+    flat = np.arange(m)[:, None] * (kx * ky) + code_x.reshape(m, n) * ky + code_y.reshape(m, n)
+    counts = np.bincount(flat.ravel(), minlength=m * kx * ky).reshape(m, kx, ky)
+    return counts.astype(float), n
+
+
+def _kendall_from_counts(counts: np.ndarray, n: int) -> np.ndarray:
+    """Tau-b of each table: every cell's count times the cells below it to the right
+    (concordant) less those below it to the left (discordant), from cumulative sums."""
+    below = np.flip(np.cumsum(np.flip(counts, axis=1), axis=1), axis=1) - counts  # rows > i
+    left_or_at = np.cumsum(below, axis=2)  # rows > i, columns <= j
+    right = left_or_at[:, :, -1:] - left_or_at  # columns > j
+    left = left_or_at - below  # columns < j
+    s = (counts * (right - left)).sum(axis=(1, 2))
+    n0 = n * (n - 1) / 2
+    rows, columns = counts.sum(axis=2), counts.sum(axis=1)
+    ties_x = (rows * (rows - 1) / 2).sum(axis=1)
+    ties_y = (columns * (columns - 1) / 2).sum(axis=1)
+    with np.errstate(all="ignore"):
+        denom = np.sqrt((n0 - ties_x) * (n0 - ties_y))
+        return np.where(denom > 0, s / denom, np.nan)
 
 
 BATCH_CORRELATIONS: dict[str, BatchFn] = {

@@ -17,6 +17,7 @@ from evalharness.meta import pairwise
 from evalharness.meta.agreement import inter_annotator, item_level, summary_level, system_level
 from evalharness.meta.statistics import (
     _batch_kendall,
+    _scale_codes,
     batch_kappa,
     is_discrete,
     krippendorff_alpha,
@@ -107,6 +108,33 @@ def test_vectorised_bootstrap_kappa_and_kendall_match_libraries() -> None:
     xs, ys = x[:, :16].astype(float), y[:, :16].astype(float)  # short rows, many ties
     ref = [sps.kendalltau(a, b).statistic for a, b in zip(xs, ys, strict=True)]
     np.testing.assert_allclose(_batch_kendall(xs, ys), ref, rtol=1e-10)
+
+
+@pytest.mark.parametrize(
+    ("values", "length", "from_counts"),
+    [
+        ("ratings 1-5", 300, True),  # item level: 300 rated items
+        ("half points 1-5", 20, True),
+        ("continuous", 20, False),  # pair signs
+        ("continuous", 300, False),  # scipy per row
+    ],
+)
+def test_batch_kendall_is_scipys_tau_b_on_each_path(
+    values: str, length: int, from_counts: bool
+) -> None:
+    rng = np.random.default_rng(length)
+    draw = {
+        "ratings 1-5": lambda: rng.integers(1, 6, (25, length)).astype(float),
+        "half points 1-5": lambda: rng.integers(2, 11, (25, length)) / 2,
+        "continuous": lambda: rng.normal(size=(25, length)),
+    }[values]
+    x, y = draw(), draw()
+    y[:5] = x[:5] + (rng.random((5, length)) < 0.3)  # rows that agree, with ties across
+    x[5] = x[5, 0]  # one level only: tau-b undefined
+    assert (_scale_codes(x, y) is not None) == from_counts
+    ref = [sps.kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)]
+    np.testing.assert_allclose(_batch_kendall(x, y), ref, rtol=1e-10, atol=1e-12)
+    assert math.isnan(ref[5])
 
 
 def test_bootstrap_is_seeded_and_narrows_with_data() -> None:
