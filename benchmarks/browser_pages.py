@@ -126,7 +126,8 @@ def _new_tabs(
 
 def _in_app(tab: Page, base: str, cases: dict[str, Case], repeat: int) -> dict[str, list[float]]:
     """In one tab, from the first case's page (the second's, for the first) to each page by the
-    app's navigation, until the page's own heading and main element are visible."""
+    app's navigation, until the page's own heading and main element are visible (after the new
+    tabs: the server's caches warm)."""
     first, second = list(cases.values())[:2]
     tab.goto(base + path_of(*first[:2]), wait_until="commit")
     tab.wait_for_function(SHOWN, arg=[title_of(first[0]), first[2]], timeout=120_000)

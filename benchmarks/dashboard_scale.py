@@ -320,8 +320,8 @@ def write(results: dict[str, dict], sizes: list[int], out: Path | None) -> None:
         " later new tabs, the app's static files in the browser cache; *fresh*: a new browser "
         "profile each time; *in the app*: from another page of one open tab by the app's "
         "navigation (its page links, back and forward), until the page's own heading and main "
-        "table are visible. AppTest: median of 3; browser: of 4 (cached: the 3 after the first "
-        "view).",
+        "table are visible, after the page's first view. AppTest: median of 3; browser: of 4 "
+        "(cached: the 3 after the first view).",
         "",
         "| store | page | AppTest, cold | AppTest, rerun | browser, first view | "
         "browser, cached | browser, fresh | browser, in the app |",
