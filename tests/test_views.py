@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timedelta
 from pathlib import Path
 
+import altair
+import jsonschema
 import pandas as pd
 import pytest
 
@@ -14,7 +17,7 @@ from evalharness.ratings.desk import Source, answer_value, queue, submit
 from evalharness.ratings.records import RatedItem, add_items, add_rating, ratings
 from evalharness.ratings.task_queue import sample_item_id
 from evalharness.store import AggregateRow, Run, Sample, open_store
-from evalharness.views import filter_samples, flipped, leaderboard, matrix, shown, trend
+from evalharness.views import charts, filter_samples, flipped, leaderboard, matrix, shown, trend
 from evalharness.views.calibration import calibration_curve, confusion_table
 from evalharness.views.samples import disagreements
 from tests.support.app_store import FilledStore, fill_store
@@ -87,6 +90,49 @@ def test_leaderboard_latest_rank_filters_and_cost(handmade) -> None:
 def test_trend_is_oldest_first_and_skips_unfinished(handmade) -> None:
     frame = trend(handmade, "small", "wiki", "perplexity")
     assert frame["run_id"].to_list() == ["r1", "r3"] and frame["value"].to_list() == [20.0, 18.0]
+
+
+def _fields(spec: object) -> set[str]:
+    """Every ``field`` an encoding or sort of the spec names, its layers' included."""
+    if isinstance(spec, list):
+        return set().union(*map(_fields, spec)) if spec else set()
+    if not isinstance(spec, dict):
+        return set()
+    own = {spec["field"]} if isinstance(spec.get("field"), str) else set()
+    return own | _fields([v for k, v in spec.items() if k != "data"])
+
+
+def test_charts_are_vega_lite_over_their_own_columns(handmade) -> None:
+    schema_file = Path(altair.__file__).parent / "vegalite/v6/schema/vega-lite-schema.json"
+    validator = jsonschema.Draft7Validator(json.loads(schema_file.read_text()))
+    board = leaderboard(handmade)
+    comparison = pd.DataFrame(
+        {"task": ["wiki"], "metric": ["perplexity"], "delta": [-2.0], "ci_low": [-3.0],
+         "ci_high": [-1.0], "p_value": [0.01], "n_shared": [2], "verdict": ["better"]}
+    )  # fmt: skip
+    rated = pd.DataFrame({"judge": ["j"] * 4, "judge_score": [1.0, 2.0, 4.0, 5.0],
+                          "human_score": [1.0, 3.0, 4.0, 4.0], "n_humans": [2] * 4})  # fmt: skip
+    drawn = [
+        charts.error_bars(board, "wiki", "perplexity"),
+        charts.tradeoff(board, "wiki", "perplexity", "latency_s"),
+        charts.tradeoff(board, "wiki", "perplexity", "cost_usd"),
+        charts.trend_chart(trend(handmade, "small", "wiki", "perplexity"), "small", "wiki", "x"),
+        charts.delta_chart(comparison),
+        charts.judge_scatter(rated, "j"),
+        charts.curve_chart(calibration_curve(rated, "j")),
+        charts.error_bars(board, "no such task", "perplexity"),  # a message instead
+    ]
+    for chart in drawn:
+        rows = json.loads(chart.data.to_json(orient="records", date_format="iso"))
+        assert not list(validator.iter_errors({**chart.spec, "data": {"values": rows}}))
+        computed = {t["as"] for t in chart.spec.get("transform", [])}
+        layers = [set(r) for layer in chart.spec.get("layer", []) if "data" in layer
+                  for r in layer["data"]["values"]]  # fmt: skip
+        assert _fields(chart.spec) <= set(chart.data.columns) | computed | set().union(*layers)
+    assert drawn[0].data["model"].to_list() == ["large", "small"]
+    assert {t["field"]: t["type"] for t in drawn[3].spec["encoding"]["tooltip"]}["created_at"] == (
+        "temporal"
+    )
 
 
 def test_shown_uses_the_wider_side_of_the_interval() -> None:

@@ -6,7 +6,7 @@ import streamlit as st
 
 from evalharness.views import leaderboard, matrix, trend
 from evalharness.views.charts import error_bars, tradeoff, trend_chart
-from evalharness.views.ui import page, store
+from evalharness.views.ui import chart, page, store
 
 page("Leaderboard")
 db = store()
@@ -78,14 +78,14 @@ choice = st.selectbox(
 )
 task, metric = choice.split(" · ", 1)
 left, right = st.columns(2)
-left.altair_chart(error_bars(board, task, metric), width="stretch")
-right.altair_chart(tradeoff(board, task, metric, "latency_s"), width="stretch")
+chart(error_bars(board, task, metric), left)
+chart(tradeoff(board, task, metric, "latency_s"), right)
 if board["cost_usd"].notna().any():
-    st.altair_chart(tradeoff(board, task, metric, "cost_usd"), width="stretch")
+    chart(tradeoff(board, task, metric, "cost_usd"))
 
 having = board[(board["task"] == task) & (board["metric"] == metric)]["model"].unique()
 history = everything[(everything["task"] == task) & (everything["metric"] == metric)]
 runs_per_model = history[history["status"] == "finished"].groupby("model").size()
 models_by_runs = sorted(having, key=lambda m: (-runs_per_model.get(m, 0), m))
 model = st.selectbox("Trend over runs of model", models_by_runs, key="trend_model")
-st.altair_chart(trend_chart(trend(db, model, task, metric), model, task, metric), width="stretch")
+chart(trend_chart(trend(db, model, task, metric), model, task, metric))

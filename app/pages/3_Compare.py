@@ -9,7 +9,7 @@ from evalharness.errors import StoreError
 from evalharness.views import comparison, flipped, per_sample_metrics, runs_frame, shared_tasks
 from evalharness.views.charts import delta_chart
 from evalharness.views.compare import default_pair, flip_counts
-from evalharness.views.ui import literal, of_finished, page, query_param, store
+from evalharness.views.ui import chart, literal, of_finished, page, query_param, store
 
 FLIPS_PER_PAGE = 20
 
@@ -62,7 +62,7 @@ st.dataframe(
         "p_value": st.column_config.NumberColumn("p", format="%.3f"),
     },
 )
-st.altair_chart(delta_chart(table), width="stretch")
+chart(delta_chart(table))
 
 st.subheader("Flipped samples")
 tasks = shared_tasks(db, run_a, run_b)

@@ -23,7 +23,7 @@ from evalharness.views.calibration import (
     probe_table,
 )
 from evalharness.views.charts import curve_chart, judge_scatter
-from evalharness.views.ui import of_unchanged, page, row_marks, store
+from evalharness.views.ui import chart, of_unchanged, page, row_marks, store
 
 page("Calibration")
 db = store()
@@ -75,8 +75,8 @@ with left:
     st.dataframe(confusion_table(frame, judge))
 if not is_label_scale(frame[frame["judge"] == judge]):
     with right:
-        st.altair_chart(judge_scatter(frame, judge), width="stretch")
-    st.altair_chart(curve_chart(calibration_curve(frame, judge)), width="stretch")
+        chart(judge_scatter(frame, judge))
+    chart(curve_chart(calibration_curve(frame, judge)))
 
 st.subheader("Bias probes")
 systems = sorted(str(s) for s in frame["system_id"].dropna().unique())

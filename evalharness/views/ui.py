@@ -20,6 +20,7 @@ from sqlalchemy import func, select
 from sqlalchemy import inspect as sa_inspect
 
 from evalharness.store import Store, database_url, open_store
+from evalharness.views.charts import Chart
 
 
 @st.cache_resource(show_spinner=False)
@@ -108,6 +109,11 @@ def literal(label: str, value: Any, *, code: bool = True) -> None:
         st.code(text, language=None, wrap_lines=True)
     else:
         st.text(text)
+
+
+def chart(drawn: Chart, where: Any = st) -> None:
+    """A chart across the width of ``where`` (the page, a column)."""
+    where.vega_lite_chart(drawn.data, drawn.spec, width="stretch")
 
 
 def query_param(name: str) -> str | None:
