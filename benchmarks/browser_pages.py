@@ -119,8 +119,8 @@ def _new_tabs(
                 tab.close()
                 if mode == "fresh":
                     context.close()
-        print(f"browser {name}: cached {_median(out['cached'][name][1:])} s, "
-              f"fresh {_median(out['fresh'][name])} s", flush=True)  # fmt: skip
+        print(f"browser {name}: cached {median_text(out['cached'][name][1:])} s, "
+              f"fresh {median_text(out['fresh'][name])} s", flush=True)  # fmt: skip
     return out
 
 
@@ -140,7 +140,7 @@ def _in_app(tab: Page, base: str, cases: dict[str, Case], repeat: int) -> dict[s
             started = time.perf_counter()
             _go(tab, target)
             out.setdefault(name, []).append(time.perf_counter() - started)
-        print(f"browser {name}: in the app {_median(out[name])} s", flush=True)
+        print(f"browser {name}: in the app {median_text(out[name])} s", flush=True)
     return out
 
 
@@ -150,5 +150,6 @@ def _go(tab: Page, case: Case) -> None:
     tab.wait_for_function(SHOWN, arg=[title_of(script), shown], timeout=120_000)
 
 
-def _median(times: list[float] | None) -> str:
+def median_text(times: list[float] | None) -> str:
+    """The median of ``times`` in seconds to two places, or a dash for none."""
     return f"{statistics.median(times):.2f}" if times else "—"

@@ -38,9 +38,8 @@ from sqlalchemy import insert, text
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
-sys.path.insert(0, str(REPO / "benchmarks"))
 
-from browser_pages import browser_times  # noqa: E402
+from browser_pages import HEADING, browser_times, median_text  # noqa: E402
 
 from evalharness.judges.records import Judgment  # noqa: E402
 from evalharness.ratings.records import Annotator, HumanRating, RatedItem  # noqa: E402
@@ -226,7 +225,7 @@ def apptest_times(url: str, repeat: int = 3) -> dict[str, dict[str, list[float]]
                 assert at.dataframe or CASES[name][2] == FORM, f"{name}: no table"
                 if attempt:
                     out[mode].setdefault(name, []).append(elapsed)
-        cold, rerun = _median(out["cold"][name]), _median(out["rerun"][name])
+        cold, rerun = median_text(out["cold"][name]), median_text(out["rerun"][name])
         print(f"apptest {name}: cold {cold} s, rerun {rerun} s", flush=True)
     return out
 
@@ -295,17 +294,13 @@ def floor_times() -> dict[str, dict[str, list[float]]]:
     url, remove = _store_url("sqlite")
     open_store(url)
     home = CASES["home (runs table)"][:2]
-    found = browser_times(url, {EMPTY: (*home, "[data-testid=stMain] h1")})
+    found = browser_times(url, {EMPTY: (*home, HEADING)})
     app = Path(tempfile.mkdtemp())
     (app / "Home.py").write_text(SMALL_TABLE_APP)
     small = browser_times(url, {SMALL: (*home, TABLE)}, app_folder=app)
     remove()
     shutil.rmtree(app, ignore_errors=True)
     return {mode: {**found[mode], **small[mode]} for mode in found}
-
-
-def _median(times: list[float] | None) -> str:
-    return f"{statistics.median(times):.2f}" if times else "—"
 
 
 def write(results: dict[str, dict], sizes: list[int], out: Path | None) -> None:
@@ -329,18 +324,18 @@ def write(results: dict[str, dict], sizes: list[int], out: Path | None) -> None:
     ]
     floor = results.pop("floor", None)
     for name in floor["cached"] if floor else ():
-        lines.append(f"| Streamlit | {name} | | | | {_median(floor['cached'][name][1:])} | "
-                     f"{_median(floor['fresh'][name])} | |")  # fmt: skip
+        lines.append(f"| Streamlit | {name} | | | | {median_text(floor['cached'][name][1:])} | "
+                     f"{median_text(floor['fresh'][name])} | |")  # fmt: skip
     for backend, found in results.items():
         browser = found.get("browser", {})
         for name, cold in found["apptest"]["cold"].items():
-            rerun = _median(found["apptest"]["rerun"][name])
+            rerun = median_text(found["apptest"]["rerun"][name])
             cached = browser.get("cached", {}).get(name)
             first = f"{cached[0]:.2f}" if cached else "—"
-            fresh = _median(browser.get("fresh", {}).get(name))
-            in_app = _median(browser.get("in the app", {}).get(name))
-            lines.append(f"| {backend} | {name} | {_median(cold)} | {rerun} | {first} | "
-                         f"{_median((cached or [])[1:])} | {fresh} | {in_app} |")  # fmt: skip
+            fresh = median_text(browser.get("fresh", {}).get(name))
+            in_app = median_text(browser.get("in the app", {}).get(name))
+            lines.append(f"| {backend} | {name} | {median_text(cold)} | {rerun} | {first} | "
+                         f"{median_text((cached or [])[1:])} | {fresh} | {in_app} |")  # fmt: skip
         lines.append(
             f"| {backend} | `evalharness report` (a largest run) | {found['report']:.2f} |"
             " | | | | |"

@@ -203,7 +203,7 @@ def _batch_kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
     scale (few distinct values) from each row's table of counts; short rows (system level, a
     few dozen systems) from their pair signs; other rows by scipy, one call each. The first
     two do all resamples at once, where scipy's per-call overhead would dominate."""
-    scale = _scale_codes(x, y)
+    scale = _scale_counts(x, y)
     if scale is not None:
         return _kendall_from_counts(*scale)
     if x.shape[1] > _PAIRWISE_MAX:
@@ -218,7 +218,7 @@ def _batch_kendall(x: np.ndarray, y: np.ndarray) -> np.ndarray:
         return np.where(denom > 0, (dx * dy).sum(axis=1) / denom, np.nan)
 
 
-def _scale_codes(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int] | None:
+def _scale_counts(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, int] | None:
     """Each row's table of counts of (x level, y level), shape (rows, levels of x, levels of
     y), when the values are finite and span at most ``_SCALE_CELLS`` level pairs."""
     if not (np.isfinite(x).all() and np.isfinite(y).all()):

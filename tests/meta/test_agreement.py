@@ -17,7 +17,7 @@ from evalharness.meta import pairwise
 from evalharness.meta.agreement import inter_annotator, item_level, summary_level, system_level
 from evalharness.meta.statistics import (
     _batch_kendall,
-    _scale_codes,
+    _scale_counts,
     batch_kappa,
     is_discrete,
     krippendorff_alpha,
@@ -131,7 +131,7 @@ def test_batch_kendall_is_scipys_tau_b_on_each_path(
     x, y = draw(), draw()
     y[:5] = x[:5] + (rng.random((5, length)) < 0.3)  # rows that agree, with ties across
     x[5] = x[5, 0]  # one level only: tau-b undefined
-    assert (_scale_codes(x, y) is not None) == from_counts
+    assert (_scale_counts(x, y) is not None) == from_counts
     ref = [sps.kendalltau(a, b).statistic for a, b in zip(x, y, strict=True)]
     np.testing.assert_allclose(_batch_kendall(x, y), ref, rtol=1e-10, atol=1e-12)
     assert math.isnan(ref[5])
