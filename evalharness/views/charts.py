@@ -25,9 +25,12 @@ class Chart:
 
 
 def _kind(series: pd.Series) -> str:
-    if pd.api.types.is_bool_dtype(series) or not pd.api.types.is_numeric_dtype(series):
-        return "temporal" if pd.api.types.is_datetime64_any_dtype(series) else "nominal"
-    return "quantitative"
+    """The Vega-Lite type of a column: dates temporal, numbers (not booleans) quantitative."""
+    if pd.api.types.is_datetime64_any_dtype(series):
+        return "temporal"
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return "quantitative"
+    return "nominal"
 
 
 def _tooltip(data: pd.DataFrame, columns: list[str]) -> list[Spec]:
